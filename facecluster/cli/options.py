@@ -1,0 +1,56 @@
+"""Click options generated from the config table, plus a tqdm progress hook."""
+
+from __future__ import annotations
+
+import click
+
+from ..config import option_table
+
+_TYPES = {float: float, int: int, str: str, bool: bool}
+
+
+def config_options(func):
+    """Add one --option per config field (default None, so only what the user typed overrides)."""
+    for f in reversed(option_table()):
+        if not f.metadata.get("cli", True):
+            continue
+        meta = f.metadata
+        help_text = meta["help"] + f" [default: {f.default!r}"
+        if meta.get("range"):
+            help_text += f"; range {meta['range'][0]}..{meta['range'][1]}"
+        help_text += "]"
+        kind = click.Choice(meta["choices"]) if meta.get("choices") else _TYPES[type(f.default)]
+        func = click.option("--" + f.name.replace("_", "-"), f.name, type=kind, default=None,
+                            help=help_text)(func)
+    return func
+
+
+def overrides_from(kwargs: dict) -> dict:
+    names = {f.name for f in option_table()}
+    return {k: v for k, v in kwargs.items() if k in names and v is not None}
+
+
+class ProgressHook:
+    """hook(step, completed=, total=) -> one tqdm bar per step; silent when disabled."""
+
+    def __init__(self, enabled: bool = True):
+        self.enabled = enabled
+        self.bars = {}
+
+    def __call__(self, step, completed=None, total=None):
+        if not self.enabled or completed is None:
+            return
+        from tqdm import tqdm
+
+        bar = self.bars.get(step)
+        if bar is None:
+            bar = self.bars[step] = tqdm(total=total, desc=step, unit=step if step != "frames" else "frame",
+                                         dynamic_ncols=True, leave=False)
+        if total is not None and bar.total != total:
+            bar.total = total
+        bar.update(completed - bar.n)
+
+    def close(self):
+        for bar in self.bars.values():
+            bar.close()
+        self.bars.clear()
