@@ -55,6 +55,7 @@ class _Collected:
     timings: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     frames: int = 0
     shots: int = 0
+    sampled: list[int] = field(default_factory=list)
 
 
 def face_thumbnail(image: np.ndarray, box, size: int) -> np.ndarray:
@@ -90,6 +91,7 @@ def _process_frames(video, info, config, detector, embedder, tracker, thumbs_dir
                 cv2.imwrite(str(thumbs_dir / f"{det_id}.jpg"), face_thumbnail(frame.image, box, config.thumb_size),
                             [cv2.IMWRITE_JPEG_QUALITY, 85])
         out.frames += 1
+        out.sampled.append(frame.index)
         out.shots = frame.shot + 1
         t = time.perf_counter()
         out.timings["track+thumbs"] += t - now
@@ -219,4 +221,5 @@ def _manifest(video, info, config, detector, embedder, collected, table, people,
                    "noise_detections": int((table["person_id"] < 0).sum())},
         "timings_s": {k: round(v, 3) for k, v in collected.timings.items()} | {"total": round(wall, 3)},
         "speed_x_realtime": round(video_seconds / wall, 2) if wall > 0 else None,
+        "sampled_frames": collected.sampled,  # frame indices looked at, also those with no face
     }

@@ -37,13 +37,14 @@ def check_output_dir(outdir: str | os.PathLike, overwrite: bool = True) -> Path:
         if not overwrite:
             raise OutputError(f"output folder {outdir} exists; pass --overwrite to replace it")
     parent = outdir.resolve().parent
-    if not parent.exists():
-        try:
-            parent.mkdir(parents=True)
-        except OSError as exc:
-            raise OutputError(f"cannot create {parent}: {exc.strerror}") from None
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise OutputError(f"cannot write in {parent}: permission denied; choose another output folder")
+    if parent.exists() and not parent.is_dir():
+        raise OutputError(f"cannot write the output folder in {parent}: it is a file, not a folder")
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=parent).close()  # the real test: permissions, read-only mounts, root
+    except OSError as exc:
+        raise OutputError(f"cannot write the output folder in {parent} ({exc.strerror}); "
+                          f"choose another output folder") from None
     return outdir
 
 

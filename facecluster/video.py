@@ -138,7 +138,7 @@ def sample_frames(path: str | os.PathLike, fps: float, shot_threshold: float = 0
         while True:
             try:
                 frame = next(frames)
-            except StopIteration:
+            except (StopIteration, av.error.EOFError):
                 break
             except av.error.FFmpegError as exc:
                 raise InputError(f"{path} is corrupt or truncated: decoding failed after frame {index + 1} "
