@@ -1,0 +1,51 @@
+"""ArcFace-style ONNX face embedder: 5-point similarity alignment to 112x112, RGB, (x-127.5)/128."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..enhance.align import align_faces
+from ..errors import ConfigError, ModelError
+from ..models import resolve
+from ..types import Detections, l2_normalize
+from .base import Embedder
+
+
+class ArcFaceEmbedder(Embedder):
+    NAME = "arcface"
+    DIM = 128
+    SAME_PERSON_DISTANCE = 0.6
+    DEFAULT_MODEL = "mobilefacenet-paddle"
+
+    def __init__(self, config):
+        super().__init__(config)
+        import onnxruntime as ort
+
+        model = resolve(config.face_embedder_model or self.DEFAULT_MODEL, config.models_dir)
+        self.models = [model]
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = 2
+        try:
+            self.session = ort.InferenceSession(str(model.path), opts, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises several unrelated types for bad files
+            raise ModelError(f"cannot load face embedder {model.path}: {exc}") from None
+        inp = self.session.get_inputs()[0]
+        self.input_name = inp.name
+        self.fixed_batch = inp.shape[0] if isinstance(inp.shape[0], int) else None
+        self.size = inp.shape[2] if isinstance(inp.shape[2], int) else 112
+        self.DIM = int(self.session.get_outputs()[0].shape[-1])
+
+    def embed(self, image: np.ndarray, detections: Detections) -> np.ndarray:
+        if len(detections) == 0:
+            return np.zeros((0, self.DIM), np.float32)
+        if detections.landmarks is None:
+            raise ConfigError("the arcface embedder needs 5 face landmarks; use a face detector that gives them "
+                              "(yunet, scrfd, dlib-hog)")
+        chips = align_faces(image, detections.landmarks, self.size)
+        blob = ((chips[..., ::-1].astype(np.float32) - 127.5) / 128.0).transpose(0, 3, 1, 2)
+        if self.fixed_batch:
+            out = np.concatenate([self.session.run(None, {self.input_name: blob[i:i + 1]})[0]
+                                  for i in range(len(blob))])
+        else:
+            out = self.session.run(None, {self.input_name: blob})[0]
+        return l2_normalize(out.reshape(len(blob), -1))
