@@ -3,7 +3,8 @@
 Tracks, not frames, are clustered: every detection of a track is the same person (must-link), and
 two tracks seen in the same frame are different people (cannot-link). Three steps:
 1. HDBSCAN proposes groups from the density of track embeddings (no number of people needed).
-2. Each proposed group is split until it holds no cannot-link pair (constrained average linkage).
+2. Each proposed group is split until it holds no cannot-link pair and its members are within
+   WITHIN_SLACK x the same-person distance (constrained average linkage).
 3. Groups and noise tracks are merged by constrained average linkage while their mean cosine distance
    is under the embedder's calibrated same-person distance; this re-attaches tracks HDBSCAN called noise
    and joins people it split. Whatever is left alone with too little evidence is noise (-1).
@@ -17,6 +18,9 @@ import logging
 import numpy as np
 
 log = logging.getLogger("facecluster")
+# HDBSCAN groups are density evidence, so their members may sit a little further apart than the
+# same-person distance; more slack lets one dense cloud swallow two similar-looking people.
+WITHIN_SLACK = 1.25
 
 
 def cosine_distances(embeddings: np.ndarray) -> np.ndarray:
@@ -72,7 +76,7 @@ def hdbscan_labels(embeddings: np.ndarray, min_cluster_size: int, min_samples: i
     import hdbscan
 
     model = hdbscan.HDBSCAN(min_cluster_size=min_cluster_size, min_samples=min(min_samples, n - 1),
-                            metric="euclidean", cluster_selection_method="eom", allow_single_cluster=True)
+                            metric="euclidean", cluster_selection_method="eom")
     return model.fit_predict(np.asarray(embeddings, np.float64)).astype(np.int64)
 
 
@@ -93,7 +97,8 @@ def cluster_tracks(embeddings: np.ndarray, cannot_link: np.ndarray, threshold: f
     next_group = 0
     for label in np.unique(proposal[proposal >= 0]):
         idx = np.flatnonzero(proposal == label)
-        sub = constrained_average_linkage(dist[np.ix_(idx, idx)], cannot_link[np.ix_(idx, idx)], 2.0 * threshold)
+        sub = constrained_average_linkage(dist[np.ix_(idx, idx)], cannot_link[np.ix_(idx, idx)],
+                                          WITHIN_SLACK * threshold)
         groups[idx] = sub + next_group
         next_group += sub.max() + 1
     noise = np.flatnonzero(groups < 0)

@@ -145,8 +145,13 @@ def assign_people(table: dict[str, np.ndarray], embeddings: np.ndarray, config: 
     np.add.at(sums, track_id, embeddings)
     sizes = np.bincount(track_id, minlength=n_tracks)
     cannot = _cannot_link(np.asarray(table["frame_index"]), track_id, n_tracks)
+    # 1 - mean_a . mean_b is exactly the average cosine distance over all detection pairs of two tracks,
+    # the scale on which the embedders' same-person distances were calibrated
+    means = sums / sizes[:, None]
+    distances = np.clip(1.0 - means @ means.T, 0.0, 2.0)
     labels = cluster_tracks(l2_normalize(sums), cannot, config.cluster_distance or same_person_distance, sizes,
-                            config.min_cluster_size, config.min_samples, config.min_person_detections)
+                            config.min_cluster_size, config.min_samples, config.min_person_detections,
+                            distances=distances)
     return labels[track_id]
 
 

@@ -19,6 +19,8 @@ class YuNetDetector(Detector):
         super().__init__(config)
         model = resolve(config.face_detector_model or self.DEFAULT_MODEL, config.models_dir)
         self.models = [model]
+        # OpenCV 5 warns on every create that its new graph engine ignores targets: noise for users
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
         try:
             self.net = cv2.FaceDetectorYN.create(str(model.path), "", (320, 320), config.detect_threshold, 0.3, 5000)
         except cv2.error as exc:
