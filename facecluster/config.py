@@ -30,6 +30,7 @@ class Config:
     face_detector_model: str = _opt("", "Detector model name or path (empty = the backend's default).")
     face_embedder: str = _opt("dlib", "Face embedder backend (see `facecluster backends`).")
     face_embedder_model: str = _opt("", "Embedder model name or path (empty = the backend's default).")
+    embed_flip: bool = _opt(True, "Also embed the mirrored face and average (ONNX embedders; steadier, 2x cost).")
     detect_threshold: float = _opt(0.6, "Minimum face detector score (yunet/scrfd).", range=(0.0, 1.0))
     dlib_upsample: int = _opt(0, "dlib-hog: times to upsample the frame (finds smaller faces, ~4x slower each).",
                               range=(0, 3))

@@ -21,6 +21,8 @@ from .backends import create_detector, create_embedder
 from .cluster import cluster_tracks
 from .config import Config
 from .people import summarize_people
+from .report import write_report
+from .results import write_people_csv
 from .track import Tracker
 from .types import Detections, l2_normalize
 from .video import VideoInfo, probe, sample_frames
@@ -188,6 +190,8 @@ def run(video, config: Config | None = None, output_dir=None, hook: Hook | None 
             _write_outputs(folder, table, emb, people, manifest, tracker)
             manifest["timings_s"]["write"] = round(time.perf_counter() - t, 3)
             store.write_json(folder / store.MANIFEST, manifest)
+            write_people_csv(folder, people)
+            write_report(folder, table=table, people=people, manifest=manifest)
     log.info("%s: %d people from %d face detections in %d sampled frames", info.path, len(people),
              len(table["detection_id"]), collected.frames)
     return Result(info, config, table, emb, people, manifest, output_dir)
@@ -204,7 +208,8 @@ def _write_outputs(folder: Path, table, emb, people, manifest, tracker: Tracker)
                        "first_frame": int(frames.min()), "last_frame": int(frames.max()),
                        "detections": int(len(frames))})
     meta = {"config": manifest["config"], "video": manifest["input"], "models": manifest["models"],
-            "same_person_distance": manifest["same_person_distance"]}
+            "same_person_distance": manifest["same_person_distance"],
+            "embedder_same_person_distance": manifest["embedder_same_person_distance"]}
     store.write_database(folder, {"face": (table["detection_id"], emb)}, tracks, meta)
 
 
@@ -219,6 +224,7 @@ def _manifest(video, info, config, detector, embedder, collected, table, people,
         "config": config.to_dict(),
         "backends": {"face_detector": detector.NAME, "face_embedder": embedder.NAME},
         "same_person_distance": config.cluster_distance or embedder.SAME_PERSON_DISTANCE,
+        "embedder_same_person_distance": embedder.SAME_PERSON_DISTANCE,
         "models": [m.to_dict() for m in detector.models + embedder.models],
         "counts": {"sampled_frames": collected.frames, "shots": collected.shots,
                    "face_detections": int(len(table["detection_id"])),

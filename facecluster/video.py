@@ -54,6 +54,8 @@ def _open(path: str | os.PathLike):
         raise InputError(f"input video {path} is empty (0 bytes)")
     try:
         container = av.open(str(path))
+    except av.error.EOFError:
+        raise InputError(f"{path} contains no decodable video frames (it ends right after its header)") from None
     except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as exc:
         raise InputError(f"cannot open {path} as a video ({_reason(exc)}); is it a video file? "
                          f"If it was cut short while copying, copy it again") from None

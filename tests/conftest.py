@@ -14,7 +14,8 @@ MODELS = SHARED / "models"
 MEDIA = SHARED / "media"
 VIDEOS = MEDIA / "videos"
 
-os.environ.setdefault("FACECLUSTER_MODELS", str(MODELS))
+# absolute, so tests that change directory still find the models
+os.environ["FACECLUSTER_MODELS"] = str(Path(os.environ.get("FACECLUSTER_MODELS") or MODELS).resolve())
 
 
 def write_video(path: Path, frames, fps: int = 25, codec: str = "libx264") -> Path:

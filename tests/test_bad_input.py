@@ -51,6 +51,7 @@ def _zero_frame_mkv(tmp_path: Path) -> Path:
     container = av.open(str(path), "w")
     stream = container.add_stream("mpeg4", rate=25)
     stream.width, stream.height, stream.pix_fmt = 64, 64, "yuv420p"
+    container.start_encoding()  # write the header although no frame follows
     for packet in stream.encode():
         container.mux(packet)
     container.close()

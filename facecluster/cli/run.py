@@ -16,7 +16,7 @@ def _fmt_time(seconds: float) -> str:
 
 
 @click.command("run")
-@click.argument("video", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("video", type=click.Path(path_type=Path))
 @click.option("-o", "--output", "output", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Output folder [default: VIDEO name + '.facecluster' in the current folder].")
 @click.option("-c", "--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), default=None,

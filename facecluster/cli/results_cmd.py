@@ -1,0 +1,182 @@
+"""Commands on a finished OUTDIR: recluster, label, merge, split, find, similar, report, annotate.
+
+Why here and thin: parsing and printing only; the work (and every error message) is in
+facecluster.results and facecluster.report, so the library and the CLI behave the same.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import click
+
+from .options import ProgressHook, config_options, overrides_from
+
+OUTDIR = click.argument("outdir", type=click.Path(file_okay=False, path_type=Path))
+
+
+def _t(seconds) -> str:
+    from ..report import fmt_time
+
+    return fmt_time(seconds)
+
+
+def _person_line(p: dict) -> str:
+    name = f" {p['name']!r}" if p.get("name") else ""
+    return (f"  person {p['id']:>3}{name}: {p['detections']:>5} faces in {p['tracks']} track(s), "
+            f"screen time {_t(p['screen_time_s'])}, seen {_t(p['first_seen_s'])} - {_t(p['last_seen_s'])}")
+
+
+def _echo_people(people: list[dict]) -> None:
+    for p in people:
+        click.echo(_person_line(p))
+
+
+@click.command("recluster")
+@OUTDIR
+@config_options
+def recluster_cmd(outdir, **options):
+    """Group the faces stored in OUTDIR again with new clustering options, without the video.
+
+    Only clustering options apply (--cluster-distance: smaller = stricter, --min-cluster-size,
+    --min-samples, --min-person-detections, --max-thumbs-per-person). Names, merges and splits made with
+    label/merge/split are re-applied. All outputs in OUTDIR are rewritten."""
+    from ..results import load, read_edits, recluster
+
+    before = len(load(outdir).people)
+    started = time.perf_counter()
+    people = recluster(outdir, overrides_from(options))
+    took = time.perf_counter() - started
+    click.echo(f"people: {before} -> {len(people)} in {took:.2f} s "
+               f"({len(read_edits(outdir))} edit(s) re-applied) -> {outdir / 'report.html'}")
+    _echo_people(people)
+
+
+@click.command("label")
+@OUTDIR
+@click.argument("person", type=int)
+@click.argument("name")
+def label_cmd(outdir, person, name):
+    """Name PERSON (an id from people.csv or report.html). NAME "" removes the name."""
+    from ..results import label
+
+    p = label(outdir, person, name)
+    click.echo(f"person {p['id']} is now {p['name']!r}" if p.get("name") else f"person {p['id']} has no name")
+
+
+@click.command("merge")
+@OUTDIR
+@click.argument("people", nargs=-1, required=True, type=int)
+def merge_cmd(outdir, people):
+    """Merge two or more people (ids) into one: `facecluster merge OUTDIR 3 7 9`."""
+    from ..results import merge
+
+    p = merge(outdir, list(people))
+    click.echo(f"merged people {', '.join(map(str, people))} into:")
+    click.echo(_person_line(p))
+
+
+@click.command("split")
+@OUTDIR
+@click.argument("person", type=int)
+@click.option("--by", "by", type=click.Choice(["track", "strict"]), default="track", show_default=True,
+              help="track: every track becomes its own person; strict: re-cluster the person's tracks "
+                   "with a smaller distance.")
+@click.option("--tracks", default=None,
+              help="Comma-separated track ids (see the face tooltips in report.html) to move into a new person.")
+def split_cmd(outdir, person, by, tracks):
+    """Split PERSON into several people. Splits are kept when you recluster."""
+    from ..errors import ConfigError
+    from ..results import split
+
+    try:
+        moved = [int(t) for t in tracks.split(",") if t.strip()] if tracks else None
+    except ValueError:
+        raise ConfigError(f"--tracks must be comma-separated track ids like 4,9; got {tracks!r}") from None
+    parts = split(outdir, person, by=by, tracks=moved)
+    click.echo(f"person {person} is now {len(parts)} people:")
+    _echo_people(parts)
+
+
+@click.command("find")
+@OUTDIR
+@click.argument("photo", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--top", default=3, show_default=True, type=click.IntRange(1, 1000), help="Matches per face.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def find_cmd(outdir, photo, top, as_json):
+    """Which person of OUTDIR is the face (or faces) in PHOTO, if any."""
+    from ..results import find
+
+    result = find(outdir, photo, top=top)
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    for k, face in enumerate(result["faces"], 1):
+        x1, y1, x2, y2 = face["box"]
+        click.echo(f"face {k} at x={x1:.0f} y={y1:.0f} {x2 - x1:.0f}x{y2 - y1:.0f}:")
+        if not face["matches"]:
+            c = face["closest"]
+            hint = f" (closest: person {c['person_id']}, similarity {c['similarity']:.2f})" if c else ""
+            click.echo(f"  nobody{hint}")
+        for m in face["matches"]:
+            name = f" {m['name']!r}" if m.get("name") else ""
+            spans = ", ".join(f"{_t(a)}-{_t(b)}" for a, b in m["appearances"][:8])
+            click.echo(f"  person {m['person_id']}{name}: similarity {m['similarity']:.2f}, "
+                       f"screen time {_t(m['screen_time_s'])}, on screen {spans}")
+
+
+@click.command("similar")
+@OUTDIR
+@click.argument("detection_id", type=int)
+@click.option("--top", default=10, show_default=True, type=click.IntRange(1, 10000), help="How many results.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def similar_cmd(outdir, detection_id, top, as_json):
+    """Faces most like DETECTION_ID elsewhere in the video (other tracks), best first."""
+    from ..results import similar
+
+    result = similar(outdir, detection_id, top=top)
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    click.echo(f"detection {detection_id} (person {result['person_id']}, track {result['track_id']}, "
+               f"{_t(result['time_s'])}) is most like:")
+    for r in result["results"]:
+        who = f"person {r['person_id']}" + (f" {r['name']!r}" if r.get("name") else "") if r["person_id"] >= 0 \
+            else "no person"
+        clothing = f", clothing {r['clothing_similarity']:.2f}" if r["clothing_similarity"] is not None else ""
+        click.echo(f"  detection {r['detection_id']:>6} at {_t(r['time_s'])} ({who}, track {r['track_id']}): "
+                   f"face {r['face_similarity']:.2f}{clothing}")
+
+
+@click.command("report")
+@OUTDIR
+def report_cmd(outdir):
+    """Write OUTDIR/report.html again from the files in OUTDIR."""
+    from ..report import write_report
+    from ..results import check_folder
+
+    click.echo(str(write_report(check_folder(outdir))))
+
+
+@click.command("annotate")
+@OUTDIR
+@click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Output video (.mp4, .mkv, .mov or .avi).")
+@click.option("--video", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The input video [default: the path recorded in OUTDIR/manifest.json].")
+@click.pass_context
+def annotate_cmd(ctx, outdir, output, video):
+    """Write the video with a box and the person's name on every face."""
+    from ..results import annotate
+
+    hook = ProgressHook(enabled=not (ctx.obj or {}).get("quiet", False))
+    try:
+        info = annotate(outdir, video, output, hook=hook)
+    finally:
+        hook.close()
+    click.echo(f"{info['frames']} frames -> {info['path']}")
+
+
+COMMANDS = [recluster_cmd, label_cmd, merge_cmd, split_cmd, find_cmd, similar_cmd, report_cmd, annotate_cmd]

@@ -1,0 +1,178 @@
+"""report.html: one self-contained page to look at a run: people cards, an SVG timeline, each person's
+faces, who appears with whom, and the settings and model files (with sha256) that produced it.
+
+Why it is built this way: it must open from file:// with no network (inline CSS, no scripts, no CDN),
+show names and paths as text whatever they contain (Jinja2 autoescape), and stay small and fast for long
+episodes: thumbnails are relative <img loading="lazy"> links to thumbs/faces/, capped per person, never
+inlined; timeline segments of one person that touch are drawn as one rect; co-appearance is listed as
+the top pairs, not a P x P matrix.
+"""
+
+from __future__ import annotations
+
+import colorsys
+from pathlib import Path
+
+import numpy as np
+
+from . import store
+
+TEMPLATE = "report.html.j2"
+PLOT_X0, PLOT_X1, ROW_H, AXIS_H, PIXEL = 170.0, 990.0, 18.0, 24.0, 2.0
+DEFAULT_THUMBS = 24
+TOP_PAIRS = 40
+
+
+def fmt_time(seconds) -> str:
+    seconds = max(float(seconds or 0.0), 0.0)
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{int(h)}:{int(m):02d}:{s:04.1f}" if h else f"{int(m)}:{s:04.1f}"
+
+
+def color(person_id: int) -> str:
+    r, g, b = colorsys.hsv_to_rgb((person_id * 0.618034) % 1.0, 0.65, 0.85)
+    return f"#{int(r * 255):02x}{int(g * 255):02x}{int(b * 255):02x}"
+
+
+def _environment():
+    import jinja2
+
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+                             autoescape=True, trim_blocks=True, lstrip_blocks=True,
+                             undefined=jinja2.StrictUndefined)
+    env.filters["t"] = fmt_time
+    return env
+
+
+def _face_columns(table: dict) -> dict[str, np.ndarray]:
+    kind = np.asarray(table["kind"])
+    keep = kind == "face" if len(kind) else np.zeros(0, bool)
+    return {c: np.asarray(table[c])[keep] for c in ("detection_id", "frame_index", "time_s", "track_id",
+                                                      "person_id")}
+
+
+def _segments(t: dict, index: dict[int, int], step: float) -> list[list[tuple[float, float]]]:
+    """Per person (row order of `index`): [start, end) seconds of its tracks, touching ones merged."""
+    rows: list[list[tuple[float, float]]] = [[] for _ in index]
+    known = np.isin(t["person_id"], list(index))
+    pid, tid, time = t["person_id"][known], t["track_id"][known], t["time_s"][known]
+    if len(pid) == 0:
+        return rows
+    order = np.lexsort((time, tid, pid))
+    pid, tid, time = pid[order], tid[order], time[order]
+    bounds = np.flatnonzero((np.diff(pid) != 0) | (np.diff(tid) != 0)) + 1
+    starts, ends = np.r_[0, bounds], np.r_[bounds, len(pid)]
+    for s, e in sorted(zip(starts, ends), key=lambda se: time[se[0]]):
+        row, a, b = rows[index[int(pid[s])]], float(time[s]), float(time[e - 1]) + step
+        if row and a <= row[-1][1] + 1e-6:
+            row[-1] = (row[-1][0], max(row[-1][1], b))
+        else:
+            row.append((a, b))
+    return rows
+
+
+def _path(segments: list[tuple[float, float]], scale: float, y: float) -> str:
+    """SVG path data, one horizontal stroke per segment, snapped to a PIXEL grid so a row never holds
+    more than (plot width / PIXEL) strokes however long and busy the episode is."""
+    cells: list[list[int]] = []
+    for a, b in segments:
+        lo, hi = int((PLOT_X0 + a * scale) // PIXEL), int(-(-(PLOT_X0 + b * scale) // PIXEL))
+        hi = max(hi, lo + 1)
+        if cells and lo <= cells[-1][1]:
+            cells[-1][1] = max(cells[-1][1], hi)
+        else:
+            cells.append([lo, hi])
+    return "".join(f"M{lo * PIXEL:g} {y:g}h{(hi - lo) * PIXEL:g}" for lo, hi in cells)
+
+
+def _thumbs(t: dict, rows: np.ndarray, cap: int) -> list[dict]:
+    """Up to `cap` faces of one person: the middle face of each track first (spread over time), then
+    more faces evenly over time; ordered by time."""
+    rows = rows[np.argsort(t["time_s"][rows], kind="stable")]
+    tracks = t["track_id"][rows]
+    firsts = [rows[tracks == k] for k in np.unique(tracks)]
+    chosen = [r[len(r) // 2] for r in firsts]
+    if len(chosen) > cap:
+        chosen = [chosen[i] for i in np.linspace(0, len(chosen) - 1, cap).round().astype(int)]
+    elif len(chosen) < cap:
+        rest = np.setdiff1d(rows, chosen)
+        extra = rest[np.linspace(0, len(rest) - 1, min(cap - len(chosen), len(rest))).round().astype(int)] \
+            if len(rest) else []
+        chosen = list(chosen) + list(extra)
+    chosen = sorted(set(int(c) for c in chosen), key=lambda r: t["time_s"][r])
+    return [{"src": f"thumbs/faces/{int(t['detection_id'][r])}.jpg", "id": int(t["detection_id"][r]),
+             "track": int(t["track_id"][r]), "time": fmt_time(t["time_s"][r])} for r in chosen]
+
+
+def _coappearance(t: dict, index: dict[int, int]) -> np.ndarray:
+    """(P, P) number of sampled frames in which both people are seen."""
+    known = np.isin(t["person_id"], list(index))
+    if not known.any():
+        return np.zeros((len(index), len(index)), np.int64)
+    frames, f_idx = np.unique(t["frame_index"][known], return_inverse=True)
+    p_idx = np.array([index[int(p)] for p in t["person_id"][known]], np.int64)
+    m = np.zeros((len(frames), len(index)), np.float32)
+    m[f_idx, p_idx] = 1.0
+    return np.rint(m.T @ m).astype(np.int64)
+
+
+def build_context(folder: Path, table: dict, people: list[dict], manifest: dict, edits: list) -> dict:
+    t = _face_columns(table)
+    config = manifest.get("config", {})
+    fps = float(config.get("fps") or 1.0)
+    step = 1.0 / fps
+    info = manifest.get("input", {})
+    duration = float(info.get("duration_s") or 0.0)
+    if config.get("max_seconds"):
+        duration = min(duration or config["max_seconds"], config["max_seconds"])
+    duration = max(duration, float(t["time_s"].max()) + step if len(t["time_s"]) else 0.0, 1e-3)
+    index = {int(p["id"]): i for i, p in enumerate(people)}
+    label = {int(p["id"]): p.get("name") or f"person {p['id']}" for p in people}
+    segments = _segments(t, index, step)
+    co = _coappearance(t, index)
+    order = np.argsort(t["person_id"], kind="stable")
+    bounds = np.searchsorted(t["person_id"][order], [[int(p["id"]), int(p["id"]) + 1] for p in people]) \
+        if people else np.zeros((0, 2), int)
+    cap = int(config.get("max_thumbs_per_person") or DEFAULT_THUMBS)
+    scale = (PLOT_X1 - PLOT_X0) / duration
+    cards = []
+    for i, p in enumerate(people):
+        pid = int(p["id"])
+        others = [j for j in np.argsort(-co[i]) if j != i and co[i, j] > 0][:3]
+        cards.append({**p, "label": label[pid], "color": color(pid), "y": AXIS_H + i * ROW_H,
+                      "together": [(people[j]["id"], label[int(people[j]["id"])], int(co[i, j])) for j in others],
+                      "path": _path(segments[i], scale, AXIS_H + (i + 0.5) * ROW_H),
+                      "segments": len(segments[i]),
+                      "thumbs": _thumbs(t, order[bounds[i][0]:bounds[i][1]], cap)})
+    iu, ju = np.triu_indices(len(people), 1)
+    pairs = sorted(((int(co[a, b]), a, b) for a, b in zip(iu, ju) if co[a, b] > 0), reverse=True)[:TOP_PAIRS]
+    tick = next((s for s in (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600) if duration / s <= 12), 7200)
+    return {
+        "title": Path(info.get("path") or folder.name).name, "manifest": manifest, "people": cards,
+        "pairs": [{"a": cards[a], "b": cards[b], "frames": n, "seconds": round(n * step, 1)} for n, a, b in pairs],
+        "duration": duration, "folder": str(folder), "edits": edits,
+        "config": sorted(config.items()), "models": manifest.get("models", []),
+        "counts": manifest.get("counts", {}), "timings": manifest.get("timings_s", {}),
+        "changes": manifest.get("changes", [])[-20:], "noise": int((t["person_id"] < 0).sum()),
+        "svg": {"width": 1000, "height": AXIS_H + max(len(people), 1) * ROW_H + 6, "x0": PLOT_X0,
+                "x1": PLOT_X1, "row": ROW_H, "axis": AXIS_H,
+                "ticks": [(round(PLOT_X0 + s * scale, 1), fmt_time(s)) for s in np.arange(0, duration + 1e-9, tick)]},
+        "thumb_cap": cap,
+    }
+
+
+def write_report(folder, *, table: dict | None = None, people: list[dict] | None = None,
+                 manifest: dict | None = None) -> Path:
+    """Render OUTDIR/report.html from people.json, manifest.json, detections.csv and edits.json (pass
+    any of the first three to skip reading them); written atomically. Returns its path."""
+    from .results.edits import read_edits
+    from .results.outdir import read_json, write_text
+
+    folder = Path(folder)
+    manifest = manifest if manifest is not None else read_json(folder / store.MANIFEST)
+    people = people if people is not None else read_json(folder / "people.json").get("people", [])
+    table = table if table is not None else store.read_detections(folder)
+    context = build_context(folder, table, people, manifest, read_edits(folder))
+    html = _environment().get_template(TEMPLATE).render(**context)
+    return write_text(folder / "report.html", html)

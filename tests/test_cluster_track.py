@@ -1,0 +1,64 @@
+"""Tracker and clustering constraints on hand-made data."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from facecluster.cluster import cluster_tracks, constrained_average_linkage
+from facecluster.track import Tracker
+from facecluster.types import Detections, iou_matrix, l2_normalize
+
+
+def _unit(rng, n, d=16):
+    return l2_normalize(rng.normal(size=(n, d)))
+
+
+def test_cannot_link_keeps_identical_faces_of_one_frame_apart():
+    e = np.tile(_unit(np.random.default_rng(0), 1), (4, 1))
+    cannot = np.zeros((4, 4), bool)
+    cannot[0, 1] = cannot[1, 0] = True
+    labels = cluster_tracks(e, cannot, 0.3, np.full(4, 3))
+    assert labels[0] != labels[1] and labels.min() >= 0
+
+
+def test_clusters_recovered_and_short_loners_are_noise():
+    rng = np.random.default_rng(1)
+    centers = _unit(rng, 5, 64)
+    truth = np.repeat(np.arange(5), 6)
+    e = l2_normalize(centers[truth] + 0.05 * rng.normal(size=(30, 64)))
+    loner = _unit(rng, 1, 64)
+    e = np.vstack([e, loner])
+    sizes = np.r_[np.full(30, 4), 1]
+    labels = cluster_tracks(e, np.zeros((31, 31), bool), 0.3, sizes, min_person_detections=2)
+    assert labels[-1] == -1
+    assert len(set(labels[:30])) == 5
+    for k in range(5):
+        assert len(set(labels[:30][truth == k])) == 1
+
+
+def test_average_linkage_respects_threshold():
+    d = np.array([[0, 0.1, 0.9], [0.1, 0, 0.8], [0.9, 0.8, 0]])
+    assert constrained_average_linkage(d, np.zeros((3, 3), bool), 0.5).tolist() == [0, 0, 1]
+
+
+def test_tracker_links_by_embedding_and_splits_at_shots():
+    rng = np.random.default_rng(2)
+    a, b = _unit(rng, 2)
+    t = Tracker(max_distance=0.3)
+    ids0 = t.update(0, np.array([[0, 0, 10, 10], [50, 50, 60, 60]]), np.stack([a, b]), [0, 1])
+    ids1 = t.update(0, np.array([[52, 50, 62, 60], [200, 0, 210, 10]]), np.stack([b, a]), [2, 3])
+    assert ids1.tolist() == [ids0[1], ids0[0]]  # b stayed close, a moved far but kept its face
+    ids2 = t.update(1, np.array([[52, 50, 62, 60]]), b[None], [4])
+    assert ids2[0] not in ids0  # new shot, new track
+
+
+def test_detections_shape_checks_and_masks():
+    d = Detections(np.array([[0, 0, 10, 10], [5, 5, 20, 20]]), [0.9, 0.4], np.zeros((2, 5, 2)))
+    assert len(d[d.scores > 0.5]) == 1
+    try:
+        Detections(np.zeros((2, 4)), [1.0])
+    except ValueError as exc:
+        assert "2 boxes but 1 scores" in str(exc)
+    else:
+        raise AssertionError("shape mismatch not caught")
+    assert np.isclose(iou_matrix([[0, 0, 10, 10]], [[5, 0, 15, 10]])[0, 0], 1 / 3)

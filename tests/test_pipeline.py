@@ -1,0 +1,118 @@
+"""End-to-end: real clips with known people counts, a synthetic episode with known identities, outputs."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sqlite3
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import facecluster
+from facecluster import build_config
+from facecluster.cli import main
+from facecluster.evaluate.harness import evaluate
+from facecluster.store import DETECTION_COLUMNS
+from facecluster.video import sample_frames
+
+from .conftest import MEDIA, ROOT, VIDEOS
+
+FAST = build_config(ROOT / "configs" / "fast.toml")
+BUILTIN = build_config(ROOT / "configs" / "default.toml")
+
+
+@pytest.mark.parametrize("video, people", [
+    ("secureface_rpi_test_3.avi", 2),
+    ("secureface_rpi_test_4.avi", 2),
+    ("intel_head-pose-face-detection-female-and-male.gif", 2),
+    ("intel_face-demographics-walking-and-pause.gif", 3),
+])
+def test_fast_config_counts_people_on_real_clips(video, people):
+    assert facecluster.run(VIDEOS / video, FAST).n_people == people
+
+
+@pytest.mark.parametrize("video, people", [
+    ("secureface_rpi_test_3.avi", 2),
+    ("secureface_rpi_test_4.avi", 2),
+])
+def test_builtin_config_counts_people_where_hog_finds_faces(video, people):
+    assert facecluster.run(VIDEOS / video, BUILTIN).n_people == people
+
+
+@pytest.fixture(scope="module")
+def episode(tmp_path_factory):
+    from facecluster.evaluate.synth import synthesize_episode
+
+    folder = tmp_path_factory.mktemp("episode")
+    video, truth = folder / "episode.mp4", folder / "truth.json"
+    synthesize_episode(MEDIA / "faces" / "faceapi_bbt", video, truth, small=True, seed=2)
+    return video, truth
+
+
+@pytest.mark.parametrize("config", [FAST, BUILTIN], ids=["fast", "builtin"])
+def test_synthetic_episode_grouping_matches_identities(episode, config, tmp_path):
+    video, truth = episode
+    result = facecluster.run(video, config, output_dir=tmp_path / "out")
+    scores = evaluate(tmp_path / "out", truth, write=False)["faces"]
+    assert scores["clustering"]["bcubed"]["f"] >= 0.95, scores
+    if config is FAST:
+        assert scores["detection"]["recall"] >= 0.9
+        assert result.n_people == len(json.loads(truth.read_text())["identities"])
+    table = result.detections
+    for frame in np.unique(table["frame_index"]):
+        persons = table["person_id"][(table["frame_index"] == frame) & (table["person_id"] >= 0)]
+        assert len(persons) == len(set(persons)), f"two faces of frame {frame} share a person"
+
+
+def test_shot_cuts_match_synthetic_truth(episode):
+    video, truth = episode
+    truth_shot = [f["shot"] for f in json.loads(truth.read_text())["frames"]]
+    frames = [(f.index, f.shot) for f in sample_frames(video, fps=2.0)]
+    for (i0, s0), (i1, s1) in zip(frames, frames[1:]):
+        assert (truth_shot[i0] == truth_shot[i1]) == (s0 == s1), (i0, i1)
+
+
+def test_outputs_are_complete_and_consistent(tmp_path):
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["-q", "run", str(VIDEOS / "secureface_rpi_test_4.avi"), "-o", str(out),
+                                       "-c", str(ROOT / "configs" / "fast.toml")])
+    assert result.exit_code == 0, result.output
+    with open(out / "detections.csv", newline="") as fh:
+        rows = list(csv.reader(fh))
+    assert rows[0][: len(DETECTION_COLUMNS)] == DETECTION_COLUMNS
+    assert {r[3] for r in rows[1:]} == {"face"}
+    people = json.loads((out / "people.json").read_text())["people"]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert len(people) == manifest["counts"]["people"] == 2
+    for p in people:
+        assert (out / p["thumbnail"]).is_file()
+        assert p["first_seen_s"] <= p["last_seen_s"] and p["screen_time_s"] > 0
+    assert {m["name"] for m in manifest["models"]} == {"yunet", "mobilefacenet-paddle"}
+    assert all(len(m["sha256"]) == 64 for m in manifest["models"])
+    assert manifest["input"]["width"] == 640 and manifest["config"]["face_detector"] == "yunet"
+    assert {"decode", "detect", "embed", "cluster", "total"} <= set(manifest["timings_s"])
+    n = len(rows) - 1
+    assert len(list((out / "thumbs" / "faces").glob("*.jpg"))) == n
+    with sqlite3.connect(out / "facecluster.sqlite") as con:
+        assert con.execute("SELECT COUNT(*) FROM embeddings WHERE space = 'face'").fetchone()[0] == n
+    pq = pytest.importorskip("pyarrow.parquet")
+    assert pq.read_table(out / "detections.parquet").num_rows == n
+
+
+def test_api_without_output_dir_writes_nothing(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = facecluster.run(VIDEOS / "short_hamilton_clip.mp4", FAST)
+    assert list(tmp_path.iterdir()) == []
+    times = result.detections["time_s"]
+    assert np.all(np.diff(times) >= 0) and times.min() >= 0.85  # stream timestamps (clip starts at 0.852 s)
+    assert result.embeddings.shape == (len(times), 128)
+    assert np.allclose(np.linalg.norm(result.embeddings, axis=1), 1.0, atol=1e-4)
+
+
+def test_short_input_and_gif_decode():
+    frames = list(sample_frames(VIDEOS / "faceapi_test_video.mp4", fps=1.0))
+    assert len(frames) == 1 and frames[0].image.shape == (460, 820, 3)
+    gif = list(sample_frames(VIDEOS / "intel_classroom.gif", fps=2.0))
+    assert len(gif) >= 5 and all(f.image.dtype == np.uint8 for f in gif)

@@ -1,0 +1,249 @@
+"""Follow-up commands on real outputs: recluster, label/merge/split, find, similar, annotate, people.csv.
+
+The outputs come from running the pipeline (fast config: YuNet + ArcFace) once per session on the
+Hamilton clip and on a small synthetic episode with known identities; every test edits its own copy.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+import shutil
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from facecluster import store
+from facecluster.cli import main
+from facecluster.config import build_config
+from facecluster.errors import ConfigError, InputError, OutputError
+from facecluster.results import find, label, merge, recluster, similar, split
+from facecluster.results.outdir import locked, read_meta
+from facecluster.types import iou_matrix
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED, FAST = (ROOT / ".." / "shared").resolve(), ROOT / "configs" / "fast.toml"
+CLIP, FACES = SHARED / "media" / "videos" / "short_hamilton_clip.mp4", SHARED / "media" / "faces"
+EPISODE_FACES, EXAMPLES = FACES / "yywbxgl_video_faces", FACES / "face_recognition_examples" / "examples"
+pytestmark = pytest.mark.skipif(
+    not all(p.exists() for p in (CLIP, EPISODE_FACES, SHARED / "models" / "face_detection_yunet_2023mar.onnx"))
+    or not all(importlib.util.find_spec(f"facecluster.{m}") for m in ("detect.yunet", "embed.arcface")),
+    reason="needs ../shared media and models and the yunet/arcface backends")
+
+_PRISTINE: dict[str, Path] = {}  # run once per session, shared with test_report_browser.py
+
+
+def pristine(name: str, factory) -> Path:
+    """A finished OUTDIR ('hamilton' or 'episode'), made once; copy it before changing it."""
+    if name not in _PRISTINE:
+        from facecluster.pipeline import run
+        from facecluster.report import write_report
+        from facecluster.results import write_people_csv
+
+        base = factory.mktemp(f"run-{name}")
+        if name == "hamilton":
+            video = shutil.copy(CLIP, base / CLIP.name)  # a copy we may move away
+            config = build_config(FAST)
+        else:
+            from facecluster.evaluate.synth import synthesize_episode
+
+            video = base / "episode.mp4"
+            synthesize_episode(EPISODE_FACES, video, base / "truth.json", seconds=24, seed=3, small=True,
+                               face_model="yunet")
+            config = build_config(FAST, {"fps": 2.0})
+        result = run(video, config, output_dir=base / "out")
+        if not (base / "out" / "people.csv").exists():  # until the pipeline writes them itself
+            write_people_csv(base / "out", result.people)
+            write_report(base / "out")
+        _PRISTINE[name] = base / "out"
+    return _PRISTINE[name]
+
+
+def copy_of(name: str, factory, dest: Path) -> Path:
+    return Path(shutil.copytree(pristine(name, factory), dest / "out"))
+
+
+@pytest.fixture
+def ham(tmp_path_factory, tmp_path) -> Path:
+    return copy_of("hamilton", tmp_path_factory, tmp_path)
+
+
+@pytest.fixture
+def episode(tmp_path_factory, tmp_path) -> tuple[Path, dict]:
+    out = copy_of("episode", tmp_path_factory, tmp_path)
+    return out, json.loads((pristine("episode", tmp_path_factory).parent / "truth.json").read_text())
+
+
+def people(folder: Path) -> list[dict]:
+    return json.loads((folder / "people.json").read_text())["people"]
+
+
+def track_groups(folder: Path) -> set[frozenset]:
+    t = store.read_detections(folder)
+    return {frozenset(t["track_id"][t["person_id"] == p].tolist()) for p in np.unique(t["person_id"]) if p >= 0}
+
+
+def person_of_track(folder: Path) -> dict[int, int]:
+    t = store.read_detections(folder)
+    return dict(zip(t["track_id"].tolist(), t["person_id"].tolist()))
+
+
+def identities(folder: Path, truth: dict) -> dict[int, str]:
+    """detection id -> true identity (IoU > 0.3 with a truth face box of its frame)."""
+    t, out = store.read_detections(folder), {}
+    frames = {f["frame_index"]: [o for o in f["objects"] if o["kind"] == "face"] for f in truth["frames"]}
+    for i, det in enumerate(t["detection_id"]):
+        faces = frames.get(int(t["frame_index"][i]), [])
+        iou = iou_matrix([[t[c][i] for c in ("x1", "y1", "x2", "y2")]], [o["box"] for o in faces])[0]
+        if len(iou) and iou.max() > 0.3:
+            out[int(det)] = faces[int(iou.argmax())]["identity"]
+    return out
+
+
+@pytest.mark.parametrize("name, stricter", [("hamilton", 0.25), ("episode", 0.4)])
+def test_recluster_stricter_without_the_video(name, stricter, tmp_path_factory, tmp_path):
+    out = copy_of(name, tmp_path_factory, tmp_path)
+    video = Path(json.loads((out / "manifest.json").read_text())["input"]["path"])
+    moved = video.rename(video.with_suffix(".moved"))  # prove that no decoding happens
+    try:
+        before = track_groups(out)
+        started = time.perf_counter()
+        result = CliRunner().invoke(main, ["recluster", str(out), "--cluster-distance", str(stricter)])
+        took = time.perf_counter() - started
+    finally:
+        moved.rename(video)
+    assert result.exit_code == 0 and took < 5.0 and f"people: {len(before)} -> {len(people(out))} in " in result.output
+    assert track_groups(out) != before
+    assert json.loads((out / "manifest.json").read_text())["config"]["cluster_distance"] == stricter
+    assert read_meta(out)["config"]["cluster_distance"] == stricter
+    rows = list(csv.DictReader((out / "people.csv").read_text(encoding="utf-8").splitlines()))
+    assert list(rows[0]) == ["id", "name", "detections", "tracks", "screen_time_s", "first_seen_s", "last_seen_s",
+                             "thumbnail"]
+    assert [(int(r["id"]), float(r["screen_time_s"])) for r in rows] == [(p["id"], p["screen_time_s"])
+                                                                        for p in people(out)]
+    assert len(people(out)) == (out / "report.html").read_text().count('class="card person"')
+
+
+def test_label_merge_split_survive_recluster(ham):
+    big = max(people(ham), key=lambda p: p["tracks"])
+    assert len(people(ham)) >= 4 and big["tracks"] >= 2
+    tracks_big = [t for t, p in person_of_track(ham).items() if p == big["id"]]
+    split(ham, big["id"], by="track")
+    apart = {person_of_track(ham)[t] for t in tracks_big}
+    assert len(apart) == len(tracks_big)
+    a, b = [p["id"] for p in people(ham) if p["id"] not in apart][:2]
+    tracks_ab = [t for t, p in person_of_track(ham).items() if p in (a, b)]
+    assert (merged := merge(ham, [a, b]))["tracks"] == len(tracks_ab)
+    assert label(ham, merged["id"], "Lin-Manuel <b>Miranda</b>")["name"] == "Lin-Manuel <b>Miranda</b>"
+    for setting in (0.25, 0.9, 0.0):  # stricter, looser, back to the default
+        recluster(ham, {"cluster_distance": setting})
+        pot = person_of_track(ham)
+        assert len({pot[t] for t in tracks_ab}) == 1  # merged tracks stay together
+        assert len({pot[t] for t in tracks_big}) == len(tracks_big)  # split tracks stay apart
+        holder = next(p for p in people(ham) if p["id"] == pot[tracks_ab[0]])
+        assert holder["name"] == "Lin-Manuel <b>Miranda</b>"  # the name follows its tracks
+    edits = json.loads((ham / "edits.json").read_text())["edits"]
+    assert [e["op"] for e in edits] == ["split", "merge", "label"]
+
+
+def test_split_strict_and_errors(ham):
+    ids = [p["id"] for p in people(ham)]
+    with pytest.raises(ConfigError, match="valid person ids: " + ", ".join(map(str, ids))):
+        label(ham, 999, "x")
+    with pytest.raises(ConfigError, match="two different"):
+        merge(ham, [ids[0], ids[0]])
+    single = next(p for p in people(ham) if p["tracks"] == 1)
+    with pytest.raises(ConfigError, match="only one track"):
+        split(ham, single["id"], by="strict")
+    assert len(split(ham, merge(ham, ids[:3])["id"], by="strict")) >= 2
+    result = CliRunner().invoke(main, ["label", str(ham), "12345", "x"])
+    assert result.exit_code == ConfigError.exit_code and "valid person ids" in result.output
+    result = CliRunner().invoke(main, ["recluster", str(ham), "--fps", "2"])  # needs the video
+    assert result.exit_code == ConfigError.exit_code and "facecluster run" in result.output
+    with pytest.raises(OutputError, match="not a facecluster output"):
+        label(ham.parent, 0, "x")
+
+
+def test_edits_wait_for_the_lock(ham):
+    with locked(ham):
+        (worker := threading.Thread(target=label, args=(ham, people(ham)[0]["id"], "Waited"))).start()
+        time.sleep(0.5)
+        assert worker.is_alive()  # blocked until we release
+    worker.join(30)
+    assert people(ham)[0]["name"] == "Waited"
+
+
+def test_find_episode_people_and_strangers(episode):
+    out, truth = episode
+    who = identities(out, truth)
+    t = store.read_detections(out)
+    pairs = Counter((who[d], p) for d, p in zip(t["detection_id"].tolist(), t["person_id"].tolist())
+                    if d in who and p >= 0)
+    expected = {ident: max((n, p) for (i, p), n in pairs.items() if i == ident)[1] for ident, _ in pairs}
+    assert len(expected) >= 3
+    for ident in (i for i in truth["identities"] if i["name"] in expected):
+        matches = find(out, EPISODE_FACES / ident["photos"][0])["faces"][0]["matches"]
+        assert matches and matches[0]["person_id"] == expected[ident["name"]], (ident["name"], matches)
+        assert matches[0]["appearances"] and matches[0]["similarity"] > 0.4
+    stranger = next(d for d in sorted(EPISODE_FACES.iterdir())
+                    if d.is_dir() and d.name not in {i["name"] for i in truth["identities"]})
+    for photo in (sorted(stranger.iterdir())[0], EXAMPLES / "biden.jpg"):
+        face = find(out, photo)["faces"][0]
+        assert face["matches"] == [] and face["closest"]["similarity"] < 0.4, photo
+
+
+def test_find_cli_on_the_clip(ham, tmp_path):
+    result = CliRunner().invoke(main, ["find", str(ham), str(EXAMPLES / "lin-manuel-miranda.png"), "--json"])
+    assert result.exit_code == 0, result.output
+    match = json.loads(result.output)["faces"][0]["matches"]  # Lin-Manuel Miranda is the clip's main face
+    assert match and next(p for p in people(ham) if p["id"] == match[0]["person_id"])["detections"] >= 3
+    result = CliRunner().invoke(main, ["find", str(ham), str(FACES / "faceapi_bbt" / "bbt1.jpg")])
+    assert result.exit_code == 0 and "nobody" in result.output and ": similarity" not in result.output
+    blank = tmp_path / "blank.png"
+    cv2.imwrite(str(blank), np.full((200, 200, 3), 128, np.uint8))
+    with pytest.raises(InputError, match="no face found"):
+        find(ham, blank)
+    (tmp_path / "bad.jpg").write_bytes(b"not an image")
+    result = CliRunner().invoke(main, ["find", str(ham), str(tmp_path / "bad.jpg")])
+    assert result.exit_code == InputError.exit_code and "cannot read" in result.output
+
+
+def test_similar_finds_the_same_person_first(episode):
+    out, truth = episode
+    who = identities(out, truth)
+    most_seen = Counter(who.values()).most_common(1)[0][0]
+    query = min(d for d, ident in who.items() if ident == most_seen)
+    res = (result := similar(out, query, top=5))["results"]
+    assert res and all(r["track_id"] != result["track_id"] for r in res)
+    assert [r["face_similarity"] for r in res] == sorted((r["face_similarity"] for r in res), reverse=True)
+    assert who.get(res[0]["detection_id"]) == who.get(query) is not None
+    cli = CliRunner().invoke(main, ["similar", str(out), str(query), "--top", "3", "--json"])
+    assert cli.exit_code == 0 and len(json.loads(cli.output)["results"]) == 3
+    with pytest.raises(ConfigError, match="face detection ids are in"):
+        similar(out, 10 ** 6)
+
+
+def test_annotate_keeps_every_frame(ham, tmp_path):
+    source, dest = json.loads((ham / "manifest.json").read_text())["input"]["path"], tmp_path / "annotated.mp4"
+    result = CliRunner().invoke(main, ["-q", "annotate", str(ham), "-o", str(dest)])
+    assert result.exit_code == 0, result.output
+    t = store.read_detections(ham)
+    sample = int(t["frame_index"][t["person_id"] >= 0][0])
+    videos = []
+    for path in (source, dest):
+        with av.open(str(path)) as c:
+            videos.append([f.to_ndarray(format="bgr24").astype(int) if i == sample else None
+                           for i, f in enumerate(c.decode(video=0))])
+    assert len(videos[0]) == len(videos[1]) > 0  # same frame count, and the output decodes
+    assert np.abs(videos[0][sample] - videos[1][sample]).max() > 100  # boxes were drawn on the sampled frame
+    result = CliRunner().invoke(main, ["annotate", str(ham), "-o", str(tmp_path / "x.mp4"), "--video",
+                                       str(tmp_path / "missing.mp4")])
+    assert result.exit_code == InputError.exit_code and "--video" in result.output
