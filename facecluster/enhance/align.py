@@ -40,12 +40,17 @@ def align_faces(image: np.ndarray, landmarks: np.ndarray, size: int = 112) -> np
     return out
 
 
-def landmarks_from_eyes_nose(right_img_eye, left_img_eye, nose) -> np.ndarray:
-    """Complete a 5-point set when a detector gives eyes and nose only (dlib's 5-point predictor):
-    mouth corners are placed where the ArcFace template puts them relative to eyes and nose."""
-    e1, e2, n = (np.asarray(p, np.float32) for p in (right_img_eye, left_img_eye, nose))
+# dlib's 5-point predictor marks the base of the nose, which sits about here in the 112 template
+NOSE_BASE_Y = 80.0
+
+
+def landmarks_from_eyes_nose(left_img_eye, right_img_eye, nose_base) -> np.ndarray:
+    """Complete a 5-point set from eye centres and the base of the nose (dlib's 5-point predictor):
+    nose tip and mouth corners go where the ArcFace template puts them relative to eyes and nose."""
+    e1, e2, base = (np.asarray(p, np.float32) for p in (left_img_eye, right_img_eye, nose_base))
     mid = (e1 + e2) / 2
-    down = (n - mid) * ((92.28 - 51.6) / (71.74 - 51.6))
+    down = (base - mid) / (NOSE_BASE_Y - 51.6)  # one template unit along the face's vertical axis
     across = (e2 - e1) * ((70.73 - 41.55) / (73.53 - 38.29)) / 2
-    mouth_mid = mid + down
-    return np.stack([e1, e2, n, mouth_mid - across, mouth_mid + across]).astype(np.float32)
+    nose_tip = mid + down * (71.74 - 51.6)
+    mouth_mid = mid + down * (92.28 - 51.6)
+    return np.stack([e1, e2, nose_tip, mouth_mid - across, mouth_mid + across]).astype(np.float32)

@@ -1,0 +1,108 @@
+"""Face detector and embedder backends on real photos."""
+
+from __future__ import annotations
+
+import csv
+
+import cv2
+import numpy as np
+import pytest
+
+from facecluster.backends import create_detector, create_embedder
+from facecluster.config import Config
+from facecluster.errors import ConfigError
+
+from .conftest import MEDIA
+
+PHOTOS = MEDIA / "photos"
+BBT = MEDIA / "faces" / "faceapi_bbt"
+
+
+def _img(path):
+    return cv2.imread(str(path))
+
+
+@pytest.mark.parametrize("name, photo, faces", [
+    ("yunet", BBT / "bbt4.jpg", 6), ("scrfd", BBT / "bbt4.jpg", 6), ("dlib-hog", BBT / "bbt4.jpg", 6),
+    ("yunet", BBT / "bbt1.jpg", 4), ("scrfd", BBT / "bbt1.jpg", 4), ("dlib-hog", BBT / "bbt1.jpg", 4),
+    ("scrfd", PHOTOS / "zidane.jpg", 2), ("yunet", PHOTOS / "bus.jpg", 2), ("scrfd", PHOTOS / "bus.jpg", 2),
+])
+def test_detectors_find_the_faces(name, photo, faces):
+    dets = create_detector(name, Config()).detect(_img(photo))
+    assert len(dets) == faces
+    lm = dets.landmarks
+    assert lm.shape == (faces, 5, 2)
+    assert np.all(lm[:, 0, 0] < lm[:, 1, 0]), "eyes must be ordered left to right in the image"
+    assert np.all(lm[:, 3, 1] > lm[:, 0, 1]), "mouth below the eyes"
+    cx, cy = lm[:, :, 0].mean(1), lm[:, :, 1].mean(1)
+    b = dets.boxes
+    assert np.all((b[:, 0] <= cx) & (cx <= b[:, 2]) & (b[:, 1] <= cy) & (cy <= b[:, 3]))
+
+
+def test_dlib_hog_misses_small_faces_unless_upsampled():
+    bus = _img(PHOTOS / "bus.jpg")
+    assert len(create_detector("dlib-hog", Config()).detect(bus)) == 0  # faces ~50 px: documented miss
+    assert len(create_detector("dlib-hog", Config(dlib_upsample=1)).detect(bus)) >= 1
+
+
+@pytest.mark.parametrize("name", ["yunet", "scrfd", "dlib-hog"])
+def test_detect_max_side_maps_boxes_back(name):
+    img = _img(BBT / "bbt1.jpg")
+    full = create_detector(name, Config()).detect(img)
+    small = create_detector(name, Config(detect_max_side=900)).detect(img)
+    assert len(small) == len(full)
+    order_f, order_s = np.argsort(full.boxes[:, 0]), np.argsort(small.boxes[:, 0])
+    assert np.abs(full.boxes[order_f] - small.boxes[order_s]).max() < 0.15 * full.widths.max()
+
+
+@pytest.mark.parametrize("name", ["yunet", "scrfd", "dlib-hog"])
+def test_black_frame_has_no_faces(name):
+    assert len(create_detector(name, Config()).detect(np.zeros((360, 640, 3), np.uint8))) == 0
+
+
+def _labelled_faces(folder, n_ids=4, per_id=3):
+    rows = list(csv.DictReader(open(folder / "identity_labels.csv")))
+    by_id = {}
+    for r in rows:
+        if len(by_id.setdefault(r["identity"], [])) < per_id:
+            by_id[r["identity"]].append(folder / r["file"])
+    return {k: v for k, v in list(by_id.items())[:n_ids]}
+
+
+@pytest.mark.parametrize("embedder, model", [("dlib", ""), ("arcface", "mobilefacenet-paddle"),
+                                             ("arcface", "mobilefacenet-pytorch")])
+def test_embedders_separate_identities(embedder, model):
+    det = create_detector("yunet", Config(detect_threshold=0.5))
+    emb = create_embedder(embedder, Config(face_embedder_model=model))
+    vectors, labels = [], []
+    for identity, files in _labelled_faces(BBT).items():
+        for f in files:
+            img = _img(f)
+            pad = img.shape[0] // 3
+            img = cv2.copyMakeBorder(img, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+            d = det.detect(img)
+            if len(d):
+                vectors.append(emb.embed(img, d[np.argmax(d.widths)])[0])
+                labels.append(identity)
+    e = np.array(vectors)
+    assert e.shape[1] == emb.DIM and np.allclose(np.linalg.norm(e, axis=1), 1, atol=1e-4)
+    labels = np.array(labels)
+    d = 1 - e @ e.T
+    same = labels[:, None] == labels[None]
+    off = ~np.eye(len(e), dtype=bool)
+    assert np.median(d[same & off]) < emb.SAME_PERSON_DISTANCE < np.median(d[~same])
+
+
+def test_batch_one_model_embeds_several_faces():
+    img = _img(BBT / "bbt4.jpg")
+    dets = create_detector("yunet", Config()).detect(img)
+    emb = create_embedder("arcface", Config(face_embedder_model="mobilefacenet-pytorch")).embed(img, dets)
+    assert emb.shape == (6, 128)
+    assert len({tuple(np.round(v[:4], 3)) for v in emb}) == 6
+
+
+def test_unknown_backend_names_are_config_errors():
+    with pytest.raises(ConfigError, match="dlib-hog.*scrfd.*yunet"):
+        create_detector("retinaface", Config())
+    with pytest.raises(ConfigError, match="arcface"):
+        create_embedder("facenet", Config())
