@@ -25,7 +25,7 @@ from .report import write_report
 from .results import write_people_csv
 from .track import Tracker
 from .types import Detections, l2_normalize
-from .video import VideoInfo, probe, sample_frames
+from .video import VideoInfo, prefetch, probe, sample_frames
 
 log = logging.getLogger("facecluster")
 Hook = Callable[..., None]  # hook(step, completed=None, total=None)
@@ -71,11 +71,12 @@ def face_thumbnail(image: np.ndarray, box, size: int) -> np.ndarray:
 def _process_frames(video, info, config, detector, embedder, tracker, thumbs_dir, hook) -> _Collected:
     out = _Collected()
     total = max(1, math.ceil((config.max_seconds or info.duration_s) * config.fps)) if info.duration_s else None
-    frames = sample_frames(video, config.fps, config.shot_threshold, config.max_seconds, info)
+    frames = prefetch(sample_frames(video, config.fps, config.shot_threshold, config.max_seconds, info),
+                      timings=out.timings)
     t = time.perf_counter()
     for frame in frames:
         now = time.perf_counter()
-        out.timings["decode"] += now - t
+        out.timings["decode_wait"] += now - t
         dets = detector.detect(frame.image)
         if len(dets) and config.min_face_size:
             dets = dets[np.minimum(dets.widths, dets.heights) >= config.min_face_size]

@@ -74,7 +74,8 @@ def print_table(rows: dict) -> None:
         speeds = [seconds / m["timings_s"][s] if m["timings_s"].get(s) else float("inf") for s in stages]
         print(f"{name:<9}" + "".join(f"{v:>13.1f}x" for v in speeds)
               + f"{row['peak_rss_mb']:>13.0f}{m['counts']['people']:>8}{m['counts']['face_detections']:>7}")
-    print("(video-seconds processed per wall-second; 'total' includes model loading)")
+    print("(video-seconds processed per wall-second of each stage; decoding runs in its own thread, overlapped "
+          "with detection and embedding, so 'total' is more than the slowest stage alone; it includes model loading)")
 
 
 if __name__ == "__main__":

@@ -92,7 +92,7 @@ def test_outputs_are_complete_and_consistent(tmp_path):
     assert {m["name"] for m in manifest["models"]} == {"yunet", "mobilefacenet-paddle"}
     assert all(len(m["sha256"]) == 64 for m in manifest["models"])
     assert manifest["input"]["width"] == 640 and manifest["config"]["face_detector"] == "yunet"
-    assert {"decode", "detect", "embed", "cluster", "total"} <= set(manifest["timings_s"])
+    assert {"decode", "decode_wait", "detect", "embed", "cluster", "total"} <= set(manifest["timings_s"])
     n = len(rows) - 1
     assert len(list((out / "thumbs" / "faces").glob("*.jpg"))) == n
     with sqlite3.connect(out / "facecluster.sqlite") as con:
