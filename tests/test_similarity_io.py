@@ -17,7 +17,6 @@ from facecluster.similarity.io import MAX_PIXELS, MAX_SIDE, as_image, list_image
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared"
 BUS = SHARED / "media" / "photos" / "bus.jpg"
 MODELS = str(SHARED / "models")
-pytestmark = pytest.mark.skipif(not BUS.is_file(), reason="shared media not available")
 
 
 def png_header_only(path: Path, width: int, height: int) -> Path:

