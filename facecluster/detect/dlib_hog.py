@@ -7,7 +7,6 @@ Scores: dlib's HOG margin s (about -0.5..3, 0 = its default threshold) mapped to
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
 from ..enhance.align import landmarks_from_eyes_nose
@@ -34,11 +33,7 @@ class DlibHogDetector(Detector):
         self.detector = dlib.get_frontal_face_detector()
 
     def detect(self, image: np.ndarray) -> Detections:
-        scale = 1.0
-        side = self.config.detect_max_side
-        if side and max(image.shape[:2]) > side:
-            scale = side / max(image.shape[:2])
-            image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        image, scale = self.downscaled(image)
         rgb = np.ascontiguousarray(image[..., ::-1])
         rects, scores, _ = self.detector.run(rgb, self.config.dlib_upsample, 0.0)
         if not rects:

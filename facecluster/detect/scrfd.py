@@ -12,6 +12,7 @@ import numpy as np
 
 from ..errors import ModelError
 from ..models import resolve
+from ..onnx import load_session
 from ..types import Detections
 from .base import Detector
 
@@ -27,16 +28,9 @@ class ScrfdDetector(Detector):
 
     def __init__(self, config):
         super().__init__(config)
-        import onnxruntime as ort
-
         model = resolve(config.face_detector_model or self.DEFAULT_MODEL, config.models_dir)
         self.models = [model]
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = 2
-        try:
-            self.session = ort.InferenceSession(str(model.path), opts, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises several unrelated types for bad files
-            raise ModelError(f"cannot load SCRFD model {model.path}: {exc}") from None
+        self.session = load_session(model, "SCRFD model")
         self.input_name = self.session.get_inputs()[0].name
         names = [o.name for o in self.session.get_outputs()]
         if len(names) != 9:

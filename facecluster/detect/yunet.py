@@ -28,11 +28,7 @@ class YuNetDetector(Detector):
         self.size = (320, 320)
 
     def detect(self, image: np.ndarray) -> Detections:
-        scale = 1.0
-        side = self.config.detect_max_side
-        if side and max(image.shape[:2]) > side:
-            scale = side / max(image.shape[:2])
-            image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        image, scale = self.downscaled(image)
         h, w = image.shape[:2]
         if (w, h) != self.size:
             self.net.setInputSize((w, h))

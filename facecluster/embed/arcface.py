@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..enhance.align import align_faces
-from ..errors import ConfigError, ModelError
+from ..errors import ConfigError
 from ..models import resolve
+from ..onnx import load_session
 from ..types import Detections, l2_normalize
 from .base import Embedder
 
@@ -19,16 +20,9 @@ class ArcFaceEmbedder(Embedder):
 
     def __init__(self, config):
         super().__init__(config)
-        import onnxruntime as ort
-
         model = resolve(config.face_embedder_model or self.DEFAULT_MODEL, config.models_dir)
         self.models = [model]
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = 2
-        try:
-            self.session = ort.InferenceSession(str(model.path), opts, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises several unrelated types for bad files
-            raise ModelError(f"cannot load face embedder {model.path}: {exc}") from None
+        self.session = load_session(model, "face embedder")
         inp = self.session.get_inputs()[0]
         self.input_name = inp.name
         self.fixed_batch = inp.shape[0] if isinstance(inp.shape[0], int) else None
