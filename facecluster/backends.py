@@ -13,11 +13,15 @@ _DETECTORS = {
     "dlib-hog": ("facecluster.detect.dlib_hog", "DlibHogDetector", ("dlib",)),
     "yunet": ("facecluster.detect.yunet", "YuNetDetector", ("cv2",)),
     "scrfd": ("facecluster.detect.scrfd", "ScrfdDetector", ("onnxruntime",)),
+}
+_PERSON_DETECTORS = {
     "yolo": ("facecluster.detect.yolo", "YoloPersonDetector", ("onnxruntime",)),
 }
 _EMBEDDERS = {
     "dlib": ("facecluster.embed.dlib_resnet", "DlibResnetEmbedder", ("dlib",)),
     "arcface": ("facecluster.embed.arcface", "ArcFaceEmbedder", ("onnxruntime",)),
+}
+_CLOTHING_EMBEDDERS = {
     "hsv-hist": ("facecluster.embed.clothing", "HsvHistogramEmbedder", ("cv2",)),
     "reid": ("facecluster.embed.clothing", "ReidEmbedder", ("onnxruntime",)),
 }
@@ -32,6 +36,8 @@ def _installed(table):
 
 DETECTORS = _installed(_DETECTORS)
 EMBEDDERS = _installed(_EMBEDDERS)
+PERSON_DETECTORS = _installed(_PERSON_DETECTORS)
+CLOTHING_EMBEDDERS = _installed(_CLOTHING_EMBEDDERS)
 
 
 def _create(kind: str, table: dict, available: dict, name: str, config: Config):
@@ -51,3 +57,11 @@ def create_detector(name: str, config: Config):
 
 def create_embedder(name: str, config: Config):
     return _create("embedder", _EMBEDDERS, EMBEDDERS, name, config)
+
+
+def create_person_detector(name: str, config: Config):
+    return _create("person detector", _PERSON_DETECTORS, PERSON_DETECTORS, name, config)
+
+
+def create_clothing_embedder(name: str, config: Config):
+    return _create("clothing embedder", _CLOTHING_EMBEDDERS, CLOTHING_EMBEDDERS, name, config)

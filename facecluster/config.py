@@ -37,6 +37,22 @@ class Config:
     detect_max_side: int = _opt(0, "Downscale frames so their long side is at most this before face detection "
                                    "(0 = full resolution).", range=(0, 10000))
     min_face_size: int = _opt(20, "Ignore faces smaller than this many pixels (shorter box side).", range=(0, 10000))
+    # persons and clothing
+    person_detector: str = _opt("", "Person detector backend: '' (none) or 'yolo' (YOLOv8/YOLO11/YOLOX ONNX).")
+    person_detector_model: str = _opt("", "Person detector model name or path (empty = yolox-nano).")
+    person_threshold: float = _opt(0.25, "Minimum person detector confidence.", range=(0.0, 1.0))
+    person_nms: float = _opt(0.45, "Person detector NMS IoU threshold.", range=(0.0, 1.0))
+    clothing_embedder: str = _opt("", "Clothing embedder: '' (none), 'hsv-hist' (builtin colour histogram) or "
+                                      "'reid' (OSNet-style ONNX re-ID).")
+    clothing_embedder_model: str = _opt("", "Clothing embedder model name or path (empty = the backend's default).")
+    clothing_weight: float = _opt(0.3, "Weight of clothing vs face evidence when grouping faces (0 = faces only).",
+                                  range=(0.0, 1.0))
+    clothing_window_s: float = _opt(0.0, "Only trust clothing between appearances this close in time "
+                                         "(0 = the whole video; clothes rarely change within an episode).",
+                                    range=(0.0, 1e7))
+    upscale: str = _opt("", "Super-resolution model for small faces before embedding, e.g. fsrcnn-x2, espcn-x3, "
+                            "lapsrn-x4, edsr-x4 ('' = off).")
+    upscale_min_face: int = _opt(40, "Upscale faces whose shorter side is below this many pixels.", range=(1, 10000))
     # tracking
     track_iou: float = _opt(0.2, "Minimum box IoU for linking a face to a track without embedding support.",
                             range=(0.0, 1.0))

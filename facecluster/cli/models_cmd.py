@@ -80,9 +80,12 @@ def verify_cmd(names, models_dir):
 @click.command("backends")
 def backends_cmd():
     """List the detector and embedder backends installed here."""
-    from ..backends import DETECTORS, EMBEDDERS, _DETECTORS, _EMBEDDERS
+    from .. import backends as b
 
-    for title, table, available in (("detectors", _DETECTORS, DETECTORS), ("embedders", _EMBEDDERS, EMBEDDERS)):
+    for title, table, available in (("face detectors", b._DETECTORS, b.DETECTORS),
+                                    ("face embedders", b._EMBEDDERS, b.EMBEDDERS),
+                                    ("person detectors", b._PERSON_DETECTORS, b.PERSON_DETECTORS),
+                                    ("clothing embedders", b._CLOTHING_EMBEDDERS, b.CLOTHING_EMBEDDERS)):
         click.echo(f"{title}:")
         for name in table:
             click.echo(f"  {name:<10} {'installed' if name in available else 'not installed'}")
