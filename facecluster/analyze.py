@@ -11,7 +11,8 @@ import numpy as np
 
 from .backends import create_clothing_embedder, create_detector, create_embedder, create_person_detector
 from .config import Config
-from .persons import associate_faces, clothing_boxes_from_faces, clothing_boxes_from_persons, faces_per_person
+from .persons import (associate_faces, body_boxes_from_faces, clothing_boxes_from_faces, clothing_boxes_from_persons,
+                      faces_per_person)
 from .types import Detections
 
 
@@ -81,11 +82,16 @@ class FrameAnalyzer:
 
     def _clothing(self, image: np.ndarray, r: FrameAnalysis) -> None:
         """Persons: torso under their face (or the upper-middle of the box); faces: their person's torso,
-        or a face-anchored box when no person box holds them. One embedder call for all regions."""
+        or a face-anchored box when no person box holds them. Re-ID models get whole bodies instead.
+        One embedder call for all regions."""
         shape = image.shape
-        pboxes, pok = clothing_boxes_from_persons(faces_per_person(r.faces.boxes, r.face_person, len(r.persons)),
-                                                  r.persons.boxes, shape)
-        fboxes, fok = clothing_boxes_from_faces(r.faces.boxes, shape)
+        if getattr(self.clothing, "WHOLE_PERSON", False):
+            pboxes, pok = r.persons.boxes.copy(), np.ones(len(r.persons), bool)
+            fboxes, fok = body_boxes_from_faces(r.faces.boxes, shape)
+        else:
+            pboxes, pok = clothing_boxes_from_persons(
+                faces_per_person(r.faces.boxes, r.face_person, len(r.persons)), r.persons.boxes, shape)
+            fboxes, fok = clothing_boxes_from_faces(r.faces.boxes, shape)
         linked = r.face_person >= 0
         boxes = np.concatenate([pboxes, fboxes[~linked]])
         vectors = self.clothing.embed(image, Detections(boxes, np.ones(len(boxes), np.float32)))

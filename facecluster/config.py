@@ -40,12 +40,13 @@ class Config:
     # persons and clothing
     person_detector: str = _opt("", "Person detector backend: '' (none) or 'yolo' (YOLOv8/YOLO11/YOLOX ONNX).")
     person_detector_model: str = _opt("", "Person detector model name or path (empty = yolox-nano).")
-    person_threshold: float = _opt(0.25, "Minimum person detector confidence.", range=(0.0, 1.0))
+    person_threshold: float = _opt(0.4, "Minimum person detector confidence (0.25 also finds edge-cut people, "
+                                                      "but adds partial-body boxes).", range=(0.0, 1.0))
     person_nms: float = _opt(0.45, "Person detector NMS IoU threshold.", range=(0.0, 1.0))
     clothing_embedder: str = _opt("", "Clothing embedder: '' (none), 'hsv-hist' (builtin colour histogram) or "
                                       "'reid' (OSNet-style ONNX re-ID).")
     clothing_embedder_model: str = _opt("", "Clothing embedder model name or path (empty = the backend's default).")
-    clothing_weight: float = _opt(0.3, "Weight of clothing vs face evidence when grouping faces (0 = faces only).",
+    clothing_weight: float = _opt(0.5, "Weight of clothing vs face evidence when grouping faces (0 = faces only).",
                                   range=(0.0, 1.0))
     clothing_window_s: float = _opt(0.0, "Only trust clothing between appearances this close in time "
                                          "(0 = the whole video; clothes rarely change within an episode).",

@@ -3,9 +3,12 @@ faces, who appears with whom, and the settings and model files (with sha256) tha
 
 Why it is built this way: it must open from file:// with no network (inline CSS, no scripts, no CDN),
 show names and paths as text whatever they contain (Jinja2 autoescape), and stay small and fast for long
-episodes: thumbnails are relative <img loading="lazy"> links to thumbs/faces/, capped per person, never
-inlined; timeline segments of one person that touch are drawn as one rect; co-appearance is listed as
-the top pairs, not a P x P matrix.
+episodes: thumbnails are relative <img loading="lazy"> links to thumbs/faces/ (thumbs/persons/ for a
+person seen only as a body), capped per person, never inlined; timeline segments of one person that
+touch are drawn as one rect; co-appearance is listed as the top pairs, not a P x P matrix.
+
+Face and person (body) rows both count as being on screen (timeline, seen with); a unit (track_id) is a
+face track, a body track or both joined.
 """
 
 from __future__ import annotations
@@ -45,11 +48,11 @@ def _environment():
     return env
 
 
-def _face_columns(table: dict) -> dict[str, np.ndarray]:
-    kind = np.asarray(table["kind"])
-    keep = kind == "face" if len(kind) else np.zeros(0, bool)
-    return {c: np.asarray(table[c])[keep] for c in ("detection_id", "frame_index", "time_s", "track_id",
-                                                      "person_id")}
+def _columns(table: dict) -> dict[str, np.ndarray]:
+    """The columns the report uses, over face and person rows; "face" marks the face rows."""
+    out = {c: np.asarray(table[c]) for c in ("detection_id", "frame_index", "time_s", "track_id", "person_id")}
+    out["face"] = np.asarray(table["kind"]).astype(str) == "face"
+    return out
 
 
 def _segments(t: dict, index: dict[int, int], step: float) -> list[list[tuple[float, float]]]:
@@ -87,8 +90,11 @@ def _path(segments: list[tuple[float, float]], scale: float, y: float) -> str:
 
 
 def _thumbs(t: dict, rows: np.ndarray, cap: int) -> list[dict]:
-    """Up to `cap` faces of one person: the middle face of each track first (spread over time), then
-    more faces evenly over time; ordered by time."""
+    """Up to `cap` faces of one person (bodies if it has no face): the middle one of each track first
+    (spread over time), then more evenly over time; ordered by time."""
+    faces = rows[t["face"][rows]]
+    rows = faces if len(faces) else rows
+    folder = "faces" if len(faces) else "persons"
     rows = rows[np.argsort(t["time_s"][rows], kind="stable")]
     tracks = t["track_id"][rows]
     firsts = [rows[tracks == k] for k in np.unique(tracks)]
@@ -101,8 +107,9 @@ def _thumbs(t: dict, rows: np.ndarray, cap: int) -> list[dict]:
             if len(rest) else []
         chosen = list(chosen) + list(extra)
     chosen = sorted(set(int(c) for c in chosen), key=lambda r: t["time_s"][r])
-    return [{"src": f"thumbs/faces/{int(t['detection_id'][r])}.jpg", "id": int(t["detection_id"][r]),
-             "track": int(t["track_id"][r]), "time": fmt_time(t["time_s"][r])} for r in chosen]
+    return [{"src": f"thumbs/{folder}/{int(t['detection_id'][r])}.jpg", "id": int(t["detection_id"][r]),
+             "track": int(t["track_id"][r]), "time": fmt_time(t["time_s"][r]), "body": folder == "persons"}
+            for r in chosen]
 
 
 def _coappearance(t: dict, index: dict[int, int]) -> np.ndarray:
@@ -118,7 +125,7 @@ def _coappearance(t: dict, index: dict[int, int]) -> np.ndarray:
 
 
 def build_context(folder: Path, table: dict, people: list[dict], manifest: dict, edits: list) -> dict:
-    t = _face_columns(table)
+    t = _columns(table)
     config = manifest.get("config", {})
     fps = float(config.get("fps") or 1.0)
     step = 1.0 / fps
@@ -141,6 +148,8 @@ def build_context(folder: Path, table: dict, people: list[dict], manifest: dict,
         pid = int(p["id"])
         others = [j for j in np.argsort(-co[i]) if j != i and co[i, j] > 0][:3]
         cards.append({**p, "label": label[pid], "color": color(pid), "y": AXIS_H + i * ROW_H,
+                      "person_detections": int(p.get("person_detections") or 0),
+                      "body_thumbnail": "/persons/" in (p.get("thumbnail") or ""),
                       "together": [(people[j]["id"], label[int(people[j]["id"])], int(co[i, j])) for j in others],
                       "path": _path(segments[i], scale, AXIS_H + (i + 0.5) * ROW_H),
                       "segments": len(segments[i]),
@@ -154,7 +163,10 @@ def build_context(folder: Path, table: dict, people: list[dict], manifest: dict,
         "duration": duration, "folder": str(folder), "edits": edits,
         "config": sorted(config.items()), "models": manifest.get("models", []),
         "counts": manifest.get("counts", {}), "timings": manifest.get("timings_s", {}),
-        "changes": manifest.get("changes", [])[-20:], "noise": int((t["person_id"] < 0).sum()),
+        "changes": manifest.get("changes", [])[-20:],
+        "noise": int((t["face"] & (t["person_id"] < 0)).sum()),
+        "noise_bodies": int((~t["face"] & (t["person_id"] < 0)).sum()),
+        "bodies": int((~t["face"]).sum()),
         "svg": {"width": 1000, "height": AXIS_H + max(len(people), 1) * ROW_H + 6, "x0": PLOT_X0,
                 "x1": PLOT_X1, "row": ROW_H, "axis": AXIS_H,
                 "ticks": [(round(PLOT_X0 + s * scale, 1), fmt_time(s)) for s in np.arange(0, duration + 1e-9, tick)]},

@@ -10,7 +10,8 @@ import pytest
 
 from facecluster.backends import create_detector, create_embedder
 from facecluster.config import Config
-from facecluster.errors import ConfigError
+from facecluster.errors import ConfigError, FaceclusterError
+from facecluster.types import Detections
 
 from .conftest import MEDIA
 
@@ -26,6 +27,8 @@ def _img(path):
     ("yunet", BBT / "bbt4.jpg", 6), ("scrfd", BBT / "bbt4.jpg", 6), ("dlib-hog", BBT / "bbt4.jpg", 6),
     ("yunet", BBT / "bbt1.jpg", 4), ("scrfd", BBT / "bbt1.jpg", 4), ("dlib-hog", BBT / "bbt1.jpg", 4),
     ("scrfd", PHOTOS / "zidane.jpg", 2), ("yunet", PHOTOS / "bus.jpg", 2), ("scrfd", PHOTOS / "bus.jpg", 2),
+    ("yunet", BBT / "bbt2.jpg", 3), ("scrfd", BBT / "bbt2.jpg", 3), ("yunet", BBT / "bbt3.jpg", 5),
+    ("scrfd", BBT / "bbt3.jpg", 5), ("yunet", BBT / "bbt5.jpg", 5), ("scrfd", BBT / "bbt5.jpg", 5),
 ])
 def test_detectors_find_the_faces(name, photo, faces):
     dets = create_detector(name, Config()).detect(_img(photo))
@@ -106,3 +109,45 @@ def test_unknown_backend_names_are_config_errors():
         create_detector("retinaface", Config())
     with pytest.raises(ConfigError, match="arcface"):
         create_embedder("facenet", Config())
+
+
+def test_zidane_what_each_detector_finds():
+    img = _img(PHOTOS / "zidane.jpg")
+    # YuNet passes a blurred background patch at 0.61 under the shared 0.6 default; its faces score >= 0.9
+    assert len(create_detector("yunet", Config(detect_threshold=0.7)).detect(img)) == 2
+    # dlib HOG finds Ancelotti (right half) but not Zidane's tilted, open-mouthed face, upsampled or not
+    for upsample in (0, 1):
+        hog = create_detector("dlib-hog", Config(dlib_upsample=upsample)).detect(img)
+        assert len(hog) == 1 and hog.boxes[0, 0] > img.shape[1] / 2
+
+
+def test_detect_max_side_maps_landmarks_back():
+    img = _img(BBT / "bbt1.jpg")
+    full = create_detector("yunet", Config()).detect(img)
+    small = create_detector("yunet", Config(detect_max_side=500)).detect(img)
+    order_f, order_s = np.argsort(full.boxes[:, 0]), np.argsort(small.boxes[:, 0])
+    eye_gap = np.linalg.norm(full.landmarks[:, 1] - full.landmarks[:, 0], axis=1).min()
+    assert np.abs(full.landmarks[order_f, :2] - small.landmarks[order_s, :2]).max() < 0.2 * eye_gap
+
+
+def test_scrfd_outputs_are_matched_by_shape_not_order():
+    img = _img(BBT / "bbt1.jpg")
+    det = create_detector("scrfd", Config())
+    expected = det.detect(img)
+    run = det.session.run
+    det.session.run = lambda names, feed: run(names, feed)[::-1]  # another export's output order
+    got = det.detect(img)
+    assert np.allclose(got.boxes, expected.boxes) and np.allclose(got.landmarks, expected.landmarks)
+
+
+@pytest.mark.parametrize("embedder, model", [("dlib", ""), ("arcface", "mobilefacenet-pytorch")])
+def test_no_faces_give_an_empty_matrix(embedder, model):
+    emb = create_embedder(embedder, Config(face_embedder_model=model))
+    out = emb.embed(np.zeros((64, 64, 3), np.uint8), Detections.empty())
+    assert out.shape == (0, emb.DIM) and out.dtype == np.float32
+
+
+def test_arcface_without_landmarks_says_which_detectors_to_use():
+    dets = Detections(np.array([[10, 10, 60, 60]]), np.array([0.9]))
+    with pytest.raises(FaceclusterError, match="landmarks"):
+        create_embedder("arcface", Config()).embed(np.zeros((64, 64, 3), np.uint8), dets)

@@ -62,7 +62,8 @@ def test_synthetic_episode_grouping_matches_identities(episode, config, tmp_path
         assert result.n_people == len(json.loads(truth.read_text())["identities"])
     table = result.detections
     for frame in np.unique(table["frame_index"]):
-        persons = table["person_id"][(table["frame_index"] == frame) & (table["person_id"] >= 0)]
+        faces = (table["frame_index"] == frame) & (table["person_id"] >= 0) & (table["kind"] == "face")
+        persons = table["person_id"][faces]
         assert len(persons) == len(set(persons)), f"two faces of frame {frame} share a person"
 
 
@@ -82,23 +83,32 @@ def test_outputs_are_complete_and_consistent(tmp_path):
     with open(out / "detections.csv", newline="") as fh:
         rows = list(csv.reader(fh))
     assert rows[0][: len(DETECTION_COLUMNS)] == DETECTION_COLUMNS
-    assert {r[3] for r in rows[1:]} == {"face"}
+    assert {r[3] for r in rows[1:]} == {"face", "person"}
+    header = rows[0]
+    by_id = {r[0]: r for r in rows[1:]}
+    for r in rows[1:]:
+        link = r[header.index("person_detection_id")]
+        if r[3] == "face" and link != "-1":
+            assert by_id[link][header.index("face_detection_id")] == r[0]
     people = json.loads((out / "people.json").read_text())["people"]
     manifest = json.loads((out / "manifest.json").read_text())
     assert len(people) == manifest["counts"]["people"] == 2
     for p in people:
         assert (out / p["thumbnail"]).is_file()
         assert p["first_seen_s"] <= p["last_seen_s"] and p["screen_time_s"] > 0
-    assert {m["name"] for m in manifest["models"]} == {"yunet", "mobilefacenet-paddle"}
+    assert {m["name"] for m in manifest["models"]} == {"yunet", "mobilefacenet-paddle", "yolox-nano", "osnet-x0.25"}
     assert all(len(m["sha256"]) == 64 for m in manifest["models"])
     assert manifest["input"]["width"] == 640 and manifest["config"]["face_detector"] == "yunet"
     assert {"decode", "decode_wait", "detect", "embed", "cluster", "total"} <= set(manifest["timings_s"])
-    n = len(rows) - 1
+    n = sum(r[3] == "face" for r in rows[1:])
     assert len(list((out / "thumbs" / "faces").glob("*.jpg"))) == n
+    assert len(list((out / "thumbs" / "persons").glob("*.jpg"))) == len(rows) - 1 - n
     with sqlite3.connect(out / "facecluster.sqlite") as con:
         assert con.execute("SELECT COUNT(*) FROM embeddings WHERE space = 'face'").fetchone()[0] == n
-    pq = pytest.importorskip("pyarrow.parquet")
-    assert pq.read_table(out / "detections.parquet").num_rows == n
+        assert con.execute("SELECT COUNT(*) FROM embeddings WHERE space = 'clothing'").fetchone()[0] > 0
+    import pyarrow.parquet as pq
+
+    assert pq.read_table(out / "detections.parquet").num_rows == len(rows) - 1
 
 
 def test_api_without_output_dir_writes_nothing(tmp_path, monkeypatch):
@@ -107,7 +117,7 @@ def test_api_without_output_dir_writes_nothing(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
     times = result.detections["time_s"]
     assert np.all(np.diff(times) >= 0) and times.min() >= 0.85  # stream timestamps (clip starts at 0.852 s)
-    assert result.embeddings.shape == (len(times), 128)
+    assert result.embeddings.shape == ((result.detections["kind"] == "face").sum(), 128)
     assert np.allclose(np.linalg.norm(result.embeddings, axis=1), 1.0, atol=1e-4)
 
 

@@ -1,6 +1,7 @@
 """report.html: rendered by headless Chromium from file://, escaped, self-contained, small and fast.
 
-The browser test uses the Hamilton clip's real output (made once, see test_results.pristine);
+The browser test uses the real outputs of the Hamilton clip (faces only) and of a clip run with persons
+and clothing (made once, see test_results.pristine);
 Chromium comes from Debian (`apt-get install chromium`, done by .ci/run).
 """
 
@@ -24,7 +25,7 @@ from facecluster.config import Config
 from facecluster.people import summarize_people
 from facecluster.report import write_report
 from facecluster.types import l2_normalize
-from tests.test_results import people, pristine, pytestmark as needs_real_outputs
+from tests.test_results import needs_persons, people, pristine, pytestmark as needs_real_outputs
 
 CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
 SCRIPT_NAME = "<script>alert(1)</script>"
@@ -52,7 +53,7 @@ def make_outdir(folder: Path, n_people: int, n_detections: int, per_frame: int =
              "track_id": track.ravel(), "person_id": who}
     emb = l2_normalize(rng.normal(size=(n_people, 32))[who] + 0.05 * rng.normal(size=(n_detections, 32)))
     folder.mkdir(parents=True)
-    people_ = summarize_people(table, emb, 1.0, "thumbs/faces")
+    people_ = summarize_people(table, (table["detection_id"], emb), 1.0, "thumbs")
     config = Config(face_detector="yunet", face_embedder="arcface").to_dict()
     manifest = {"version": "test", "input": {"path": "/videos/long <episode>.mp4", "duration_s": float(n_frames)},
                 "config": config, "same_person_distance": 0.6, "counts": {"face_detections": n_detections},
@@ -90,10 +91,11 @@ def test_report_is_self_contained_and_escaped(tmp_path):
 
 @needs_real_outputs
 @pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (apt-get install chromium)")
-def test_report_in_headless_chromium(tmp_path_factory, tmp_path):
+@pytest.mark.parametrize("name", ["hamilton", pytest.param("persons", marks=needs_persons)])
+def test_report_in_headless_chromium(name, tmp_path_factory, tmp_path):
     from facecluster.results import label
 
-    out = Path(shutil.copytree(pristine("hamilton", tmp_path_factory), tmp_path / "out"))
+    out = Path(shutil.copytree(pristine(name, tmp_path_factory), tmp_path / "out"))
     first = people(out)[0]["id"]
     label(out, first, SCRIPT_NAME)  # rewrites report.html
     (out / "report.html").unlink()
@@ -109,6 +111,9 @@ def test_report_in_headless_chromium(tmp_path_factory, tmp_path):
     assert re.search(r"<svg[^>]*>", html) and len(re.findall(r'<g class="row"', html)) == n
     assert len(re.findall(r'<path class="seg" d="M', html)) == n
     assert "&lt;script&gt;alert(1)&lt;/script&gt;</h3>" in html and "<script>alert" not in html
+    if name == "persons":  # face and body rows: counts of both, every person on the timeline
+        bodies = sum(p["person_detections"] for p in people(out))
+        assert bodies and " body detections in " in html and re.search(r"(&middot;|\u00b7) \d+ bodies", html)
     shot = tmp_path / "report.png"
     res = chromium(f"--screenshot={shot}", "--window-size=1280,2000", url)
     assert res.returncode == 0 and shot.exists(), res.stderr[-2000:]

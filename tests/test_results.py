@@ -1,7 +1,9 @@
 """Follow-up commands on real outputs: recluster, label/merge/split, find, similar, annotate, people.csv.
 
-The outputs come from running the pipeline (fast config: YuNet + ArcFace) once per session on the
-Hamilton clip and on a small synthetic episode with known identities; every test edits its own copy.
+The outputs come from running the pipeline once per session: face only (YuNet + ArcFace, the fast
+config without persons) on the Hamilton clip and on a small synthetic episode with known identities,
+and with persons and clothing (YOLOX-nano + hsv-hist) on two secureface clips: two women with distinct
+clothes, and a woman seen only as a torso. Every test edits its own copy.
 """
 
 from __future__ import annotations
@@ -32,17 +34,27 @@ from facecluster.types import iou_matrix
 ROOT = Path(__file__).resolve().parents[1]
 SHARED, FAST = (ROOT / ".." / "shared").resolve(), ROOT / "configs" / "fast.toml"
 CLIP, FACES = SHARED / "media" / "videos" / "short_hamilton_clip.mp4", SHARED / "media" / "faces"
+PERSON_CLIPS = {"persons": SHARED / "media" / "videos" / "secureface_rpi_test_3.avi",  # 2 women, faces + bodies
+                "torso": SHARED / "media" / "videos" / "secureface_rpi_test_2.avi"}  # 1 woman, no face
+FACE_ONLY = {"person_detector": "", "clothing_embedder": "", "clothing_embedder_model": ""}
+WITH_PERSONS = {"person_detector": "yolo", "person_detector_model": "yolox-nano", "clothing_embedder": "hsv-hist",
+                "clothing_embedder_model": ""}
 EPISODE_FACES, EXAMPLES = FACES / "yywbxgl_video_faces", FACES / "face_recognition_examples" / "examples"
 pytestmark = pytest.mark.skipif(
     not all(p.exists() for p in (CLIP, EPISODE_FACES, SHARED / "models" / "face_detection_yunet_2023mar.onnx"))
     or not all(importlib.util.find_spec(f"facecluster.{m}") for m in ("detect.yunet", "embed.arcface")),
     reason="needs ../shared media and models and the yunet/arcface backends")
 
+needs_persons = pytest.mark.skipif(
+    not all(p.exists() for p in (*PERSON_CLIPS.values(), SHARED / "models" / "yolox_nano.onnx"))
+    or not importlib.util.find_spec("facecluster.detect.yolo"),
+    reason="needs the secureface clips, yolox_nano.onnx and the yolo backend")
+
 _PRISTINE: dict[str, Path] = {}  # run once per session, shared with test_report_browser.py
 
 
 def pristine(name: str, factory) -> Path:
-    """A finished OUTDIR ('hamilton' or 'episode'), made once; copy it before changing it."""
+    """A finished OUTDIR ('hamilton', 'episode', 'persons' or 'torso'), made once; copy it before changing it."""
     if name not in _PRISTINE:
         from facecluster.pipeline import run
         from facecluster.report import write_report
@@ -51,14 +63,17 @@ def pristine(name: str, factory) -> Path:
         base = factory.mktemp(f"run-{name}")
         if name == "hamilton":
             video = shutil.copy(CLIP, base / CLIP.name)  # a copy we may move away
-            config = build_config(FAST)
+            config = build_config(FAST, FACE_ONLY)
+        elif name in PERSON_CLIPS:
+            video = shutil.copy(PERSON_CLIPS[name], base / PERSON_CLIPS[name].name)
+            config = build_config(FAST, WITH_PERSONS)
         else:
             from facecluster.evaluate.synth import synthesize_episode
 
             video = base / "episode.mp4"
             synthesize_episode(EPISODE_FACES, video, base / "truth.json", seconds=24, seed=3, small=True,
                                face_model="yunet")
-            config = build_config(FAST, {"fps": 2.0})
+            config = build_config(FAST, {"fps": 2.0, **FACE_ONLY})
         result = run(video, config, output_dir=base / "out")
         if not (base / "out" / "people.csv").exists():  # until the pipeline writes them itself
             write_people_csv(base / "out", result.people)
@@ -80,6 +95,16 @@ def ham(tmp_path_factory, tmp_path) -> Path:
 def episode(tmp_path_factory, tmp_path) -> tuple[Path, dict]:
     out = copy_of("episode", tmp_path_factory, tmp_path)
     return out, json.loads((pristine("episode", tmp_path_factory).parent / "truth.json").read_text())
+
+
+@pytest.fixture
+def persons(tmp_path_factory, tmp_path) -> Path:
+    return copy_of("persons", tmp_path_factory, tmp_path)
+
+
+@pytest.fixture
+def torso(tmp_path_factory, tmp_path) -> Path:
+    return copy_of("torso", tmp_path_factory, tmp_path)
 
 
 def people(folder: Path) -> list[dict]:
@@ -247,3 +272,124 @@ def test_annotate_keeps_every_frame(ham, tmp_path):
     result = CliRunner().invoke(main, ["annotate", str(ham), "-o", str(tmp_path / "x.mp4"), "--video",
                                        str(tmp_path / "missing.mp4")])
     assert result.exit_code == InputError.exit_code and "--video" in result.output
+
+
+def check_units(folder: Path) -> dict[str, np.ndarray]:
+    """Every unit (track_id) is one person, and a face and the body it was seen in are the same person."""
+    t = store.read_detections(folder)
+    for unit in np.unique(t["track_id"]):
+        assert len(np.unique(t["person_id"][t["track_id"] == unit])) == 1, unit
+    person_of = dict(zip(t["detection_id"].tolist(), t["person_id"].tolist()))
+    for det, body in zip(t["detection_id"].tolist(), t["person_detection_id"].tolist()):
+        assert body < 0 or person_of[body] == person_of[det], (det, body)
+    return t
+
+
+@needs_persons
+def test_recluster_with_person_rows_without_the_video(persons):
+    video = Path(json.loads((persons / "manifest.json").read_text())["input"]["path"])
+    run_table, run_people = check_units(persons), people(persons)
+    assert {"face", "person"} <= set(run_table["kind"].tolist()) and len(run_people) >= 2
+    assert all(p["person_detections"] > 0 for p in run_people)
+    moved = video.rename(video.with_suffix(".moved"))
+    try:
+        started = time.perf_counter()
+        same = CliRunner().invoke(main, ["recluster", str(persons)])  # the stored settings: what `run` found
+        took = time.perf_counter() - started
+        assert same.exit_code == 0 and took < 5.0, same.output
+        assert np.array_equal(store.read_detections(persons)["person_id"], run_table["person_id"])
+        assert [(p["id"], p["detections"], p["person_detections"]) for p in people(persons)] == \
+            [(p["id"], p["detections"], p["person_detections"]) for p in run_people]
+        assert "bodies in" in same.output
+        stricter = CliRunner().invoke(main, ["recluster", str(persons), "--cluster-distance", "0.3",
+                                             "--clothing-weight", "0.2"])
+        assert stricter.exit_code == 0, stricter.output
+    finally:
+        moved.rename(video)
+    t = check_units(persons)
+    assert len(people(persons)) > len(run_people)  # a stricter distance splits someone
+    for col in ("kind", "detection_id", "track_id", "face_detection_id", "person_detection_id", "x1"):
+        assert np.array_equal(t[col], run_table[col]), col  # only person_id changes
+    assigned = t["person_id"] >= 0
+    assert sum(p["detections"] for p in people(persons)) == int((assigned & (t["kind"] == "face")).sum())
+    assert sum(p["person_detections"] for p in people(persons)) == int((assigned & (t["kind"] == "person")).sum())
+    manifest, meta = json.loads((persons / "manifest.json").read_text()), read_meta(persons)
+    assert manifest["config"]["clothing_weight"] == meta["config"]["clothing_weight"] == 0.2
+    assert meta["clothing_same_person_distance"] == manifest["clothing_same_person_distance"] > 0
+    html = (persons / "report.html").read_text(encoding="utf-8")
+    assert html.count('class="card person"') == html.count('<g class="row"') == len(people(persons))
+    assert f"{manifest['counts']['person_detections']} body detections" in html
+    recluster(persons, {"cluster_distance": 0.0, "clothing_weight": 0.3})  # back to the run's settings
+    assert np.array_equal(store.read_detections(persons)["person_id"], run_table["person_id"])
+
+
+@needs_persons
+def test_edits_on_a_person_seen_only_as_a_body(torso, tmp_path):
+    (only,) = people(torso)
+    assert only["detections"] == 0 and only["tracks"] >= 2 and only["thumbnail"].startswith("thumbs/persons/")
+    assert (torso / only["thumbnail"]).is_file()
+    html = (torso / "report.html").read_text(encoding="utf-8")
+    assert f'<img class="rep body" loading="lazy" src="{only["thumbnail"]}"' in html
+    assert 'src="thumbs/persons/' in html and 'src="thumbs/faces/' not in html
+    assert label(torso, only["id"], "Back <i>view</i>")["name"] == "Back <i>view</i>"
+    units = sorted(person_of_track(torso))
+    parts = split(torso, only["id"], by="track")
+    assert len(parts) == len(units) and sum(p["person_detections"] for p in parts) == only["person_detections"]
+    recluster(torso, {"min_person_detections": 1})
+    assert len({person_of_track(torso)[u] for u in units}) == len(units)  # the split survives
+    merged = merge(torso, [p["id"] for p in people(torso)])
+    assert merged["tracks"] == len(units) and merged["person_detections"] == only["person_detections"]
+    recluster(torso, {"min_person_detections": 2})
+    (back,) = people(torso)
+    assert back["name"] == "Back <i>view</i>" and back["tracks"] == len(units)
+    assert "Back &lt;i&gt;view&lt;/i&gt;" in (torso / "report.html").read_text(encoding="utf-8")
+    body = int(store.read_detections(torso)["detection_id"][0])
+    res = similar(torso, body, top=3)
+    assert res["kind"] == "person" and res["results"]
+    assert all(r["kind"] == "person" and r["face_similarity"] is None and r["clothing_similarity"] is not None
+               and r["thumbnail"].startswith("thumbs/persons/") for r in res["results"])
+    cli = CliRunner().invoke(main, ["similar", str(torso), str(body), "--top", "2"])
+    assert cli.exit_code == 0 and cli.output.startswith(f"body detection {body} ") and "clothing" in cli.output
+
+
+@needs_persons
+def test_similar_on_bodies_and_faces_uses_clothing(persons):
+    t = store.read_detections(persons)
+    with_face = np.flatnonzero((t["kind"] == "person") & (t["face_detection_id"] >= 0))
+    query = int(t["detection_id"][with_face[0]])
+    res = similar(persons, query, top=5)
+    assert res["kind"] == "person" and res["results"]
+    assert all(r["track_id"] != res["track_id"] and r["clothing_similarity"] is not None for r in res["results"])
+    assert any(r["face_similarity"] is not None for r in res["results"])  # the unit has a face: faces count too
+    assert res["results"][0]["person_id"] == res["person_id"]
+    assert [r["relative_distance"] for r in res["results"]] == sorted(r["relative_distance"] for r in res["results"])
+    face = int(t["detection_id"][t["kind"] == "face"][0])
+    res = similar(persons, face, top=3)
+    assert res["kind"] == "face" and all(r["kind"] == "face" for r in res["results"])
+    assert all(r["clothing_similarity"] is not None for r in res["results"])
+    with pytest.raises(ConfigError, match="detection ids .* are in"):
+        similar(persons, 10 ** 6)
+
+
+@needs_persons
+def test_annotate_draws_bodies(torso, tmp_path):
+    dest = tmp_path / "annotated.mp4"
+    result = CliRunner().invoke(main, ["-q", "annotate", str(torso), "-o", str(dest)])
+    assert result.exit_code == 0, result.output
+    t = store.read_detections(torso)
+    i = int(np.flatnonzero(t["person_id"] >= 0)[0])
+    sample = int(t["frame_index"][i])
+    x1, y1, x2, y2 = (int(round(float(t[c][i]))) for c in ("x1", "y1", "x2", "y2"))
+    source = json.loads((torso / "manifest.json").read_text())["input"]["path"]
+    videos = []
+    for path in (source, dest):
+        with av.open(str(path)) as c:
+            videos.append([f.to_ndarray(format="bgr24").astype(int) if k == sample else None
+                           for k, f in enumerate(c.decode(video=0))])
+    assert len(videos[0]) == len(videos[1]) > 0
+    diff = np.abs(videos[0][sample] - videos[1][sample]).max(axis=2)
+    h, w = diff.shape
+    band = np.zeros_like(diff, bool)
+    band[max(y1 - 3, 0):min(y2 + 4, h), max(x1 - 3, 0):min(x2 + 4, w)] = True
+    band[max(y1 + 4, 0):max(y2 - 30, 0), max(x1 + 4, 0):max(x2 - 3, 0)] = False  # the inside, above the label
+    assert diff[band].max() > 100 and diff[~band].max() < 60  # a box (and its label) around the body only

@@ -25,7 +25,8 @@ def _t(seconds) -> str:
 
 def _person_line(p: dict) -> str:
     name = f" {p['name']!r}" if p.get("name") else ""
-    return (f"  person {p['id']:>3}{name}: {p['detections']:>5} faces in {p['tracks']} track(s), "
+    bodies = f" + {p['person_detections']} bodies" if p.get("person_detections") else ""
+    return (f"  person {p['id']:>3}{name}: {p['detections']:>5} faces{bodies} in {p['tracks']} track(s), "
             f"screen time {_t(p['screen_time_s'])}, seen {_t(p['first_seen_s'])} - {_t(p['last_seen_s'])}")
 
 
@@ -38,11 +39,12 @@ def _echo_people(people: list[dict]) -> None:
 @OUTDIR
 @config_options
 def recluster_cmd(outdir, **options):
-    """Group the faces stored in OUTDIR again with new clustering options, without the video.
+    """Group the faces (and bodies) stored in OUTDIR again with new clustering options, without the video.
 
     Only clustering options apply (--cluster-distance: smaller = stricter, --min-cluster-size,
-    --min-samples, --min-person-detections, --max-thumbs-per-person). Names, merges and splits made with
-    label/merge/split are re-applied. All outputs in OUTDIR are rewritten."""
+    --min-samples, --min-person-detections, --clothing-weight, --clothing-window-s,
+    --max-thumbs-per-person). Names, merges and splits made with label/merge/split are re-applied.
+    All outputs in OUTDIR are rewritten."""
     from ..results import load, read_edits, recluster
 
     before = len(load(outdir).people)
@@ -59,7 +61,8 @@ def recluster_cmd(outdir, **options):
 @click.argument("person", type=int)
 @click.argument("name")
 def label_cmd(outdir, person, name):
-    """Name PERSON (an id from people.csv or report.html). NAME "" removes the name."""
+    """Name PERSON (an id from people.csv or report.html; also a person seen only as a body).
+    NAME "" removes the name."""
     from ..results import label
 
     p = label(outdir, person, name)
@@ -85,7 +88,8 @@ def merge_cmd(outdir, people):
               help="track: every track becomes its own person; strict: re-cluster the person's tracks "
                    "with a smaller distance.")
 @click.option("--tracks", default=None,
-              help="Comma-separated track ids (see the face tooltips in report.html) to move into a new person.")
+              help="Comma-separated track ids (units: face and/or body tracks; see the tooltips in report.html) "
+                   "to move into a new person.")
 def split_cmd(outdir, person, by, tracks):
     """Split PERSON into several people. Splits are kept when you recluster."""
     from ..errors import ConfigError
@@ -133,21 +137,28 @@ def find_cmd(outdir, photo, top, as_json):
 @click.option("--top", default=10, show_default=True, type=click.IntRange(1, 10000), help="How many results.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def similar_cmd(outdir, detection_id, top, as_json):
-    """Faces most like DETECTION_ID elsewhere in the video (other tracks), best first."""
+    """Detections most like DETECTION_ID elsewhere in the video (other tracks), best first.
+
+    A face is compared with the other faces (plus a clothing score when the run had a clothing embedder);
+    a body (person detection) with the other bodies by clothing, and by face when its person has one."""
     from ..results import similar
 
     result = similar(outdir, detection_id, top=top)
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return
-    click.echo(f"detection {detection_id} (person {result['person_id']}, track {result['track_id']}, "
+    what = "body detection" if result.get("kind") == "person" else "detection"
+    click.echo(f"{what} {detection_id} (person {result['person_id']}, track {result['track_id']}, "
                f"{_t(result['time_s'])}) is most like:")
     for r in result["results"]:
         who = f"person {r['person_id']}" + (f" {r['name']!r}" if r.get("name") else "") if r["person_id"] >= 0 \
             else "no person"
-        clothing = f", clothing {r['clothing_similarity']:.2f}" if r["clothing_similarity"] is not None else ""
-        click.echo(f"  detection {r['detection_id']:>6} at {_t(r['time_s'])} ({who}, track {r['track_id']}): "
-                   f"face {r['face_similarity']:.2f}{clothing}")
+        scores = [f"{space} {r[key]:.2f}" for space, key in (("face", "face_similarity"),
+                                                              ("clothing", "clothing_similarity"))
+                  if r.get(key) is not None]
+        what = "body" if r.get("kind") == "person" else "detection"
+        click.echo(f"  {what:>9} {r['detection_id']:>6} at {_t(r['time_s'])} ({who}, track {r['track_id']}): "
+                   f"{', '.join(scores)}")
 
 
 @click.command("report")
@@ -168,7 +179,7 @@ def report_cmd(outdir):
               help="The input video [default: the path recorded in OUTDIR/manifest.json].")
 @click.pass_context
 def annotate_cmd(ctx, outdir, output, video):
-    """Write the video with a box and the person's name on every face."""
+    """Write the video with a box and the person's name on every face (and a thinner one on every body)."""
     from ..results import annotate
 
     hook = ProgressHook(enabled=not (ctx.obj or {}).get("quiet", False))

@@ -101,6 +101,7 @@ class ReidEmbedder(Embedder):
 
     NAME = "reid"
     DIM = 512
+    WHOLE_PERSON = True  # the pipeline gives it person boxes rather than torso regions
     # secureface_rpi_test_3.avi, 77 whole-person crops of 2 people: at 0.4, 68 % of same-person pairs are
     # within it and 97 % of different-person pairs beyond it (torso crops: 55 % / 97 %)
     SAME_PERSON_DISTANCE = 0.4

@@ -9,6 +9,8 @@ noise and furniture-like shapes, different for every shot.
 
 from __future__ import annotations
 
+import dataclasses
+
 from dataclasses import dataclass
 
 import cv2
@@ -102,9 +104,21 @@ def _pattern(style: Style, h: int, w: int, face_h: float, rng: np.random.Generat
     return np.clip(img * noise[..., None], 0, 255).astype(np.uint8)
 
 
+def back_of_head(photo: FacePhoto, style: Style) -> FacePhoto:
+    """The person's photo blurred past recognition and tinted with their hair colour: a head seen from
+    behind that a person detector takes for a head, while no face detector finds a face in it."""
+    h = float(photo.face[3] - photo.face[1])
+    blurred = cv2.GaussianBlur(photo.image, (0, 0), max(2.0, h / 6))
+    tinted = 0.45 * blurred.astype(np.float32) + 0.55 * np.float32(style.hair)
+    return dataclasses.replace(photo, image=tinted.astype(np.uint8))
+
+
 def figure(photo: FacePhoto | None, style: Style, face_h: float, rng: np.random.Generator,
-           mirror: bool = False, face_aspect: float = 0.8) -> Sprite:
-    """A standing person whose face box is `face_h` pixels tall; `photo=None` draws the back of the head."""
+           mirror: bool = False, face_aspect: float = 0.8, back: bool = False) -> Sprite:
+    """A standing person whose face box is `face_h` pixels tall. `back` draws the head from behind (from
+    the photo when given, else a plain hair-coloured head) and gives no face box."""
+    if photo is not None and back:
+        photo = back_of_head(photo, style)
     if photo is not None:
         s = face_h / float(photo.face[3] - photo.face[1])
         head = cv2.resize(photo.image, None, fx=s, fy=s, interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC)
@@ -157,7 +171,7 @@ def figure(photo: FacePhoto | None, style: Style, face_h: float, rng: np.random.
     cv2.ellipse(img, hair_c, hair_ax, 0, 0, 360, style.hair, -1, cv2.LINE_AA, 2)
     cv2.ellipse(mask, hair_c, hair_ax, 0, 0, 360, 255, -1, cv2.LINE_AA, 2)
     alpha = mask.astype(np.float32) / 255
-    box = None
+    head_box = None
     if photo is not None:  # paste the head: face box centred at (cx, fy1..fy2), soft elliptical edge
         ox, oy = cx - (face[0] + face[2]) / 2, fy1 - face[1]
         hh, hw = head.shape[:2]
@@ -166,11 +180,12 @@ def figure(photo: FacePhoto | None, style: Style, face_h: float, rng: np.random.
         soft = cv2.GaussianBlur(soft, (0, 0), max(1.0, 0.04 * min(hh, hw)))
         x0, y0 = int(round(ox)), int(round(oy))
         paste(img, alpha, head, soft, x0, y0)
-        box = face + np.array([x0, y0, x0, y0], np.float32)
+        head_box = face + np.array([x0, y0, x0, y0], np.float32)
     ys, xs = np.nonzero(alpha > 0.05)
     person = np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], np.float32)
-    if box is not None:
-        person = np.concatenate([np.minimum(person[:2], box[:2]), np.maximum(person[2:], box[2:])])
+    if head_box is not None:
+        person = np.concatenate([np.minimum(person[:2], head_box[:2]), np.maximum(person[2:], head_box[2:])])
+    box = None if back else head_box
     return Sprite(img, alpha, box, person, (cx, fy1 + F / 2))
 
 

@@ -96,8 +96,8 @@ def render_shot(shot: ShotPlan, people: dict, styles: dict, rng: np.random.Gener
     for k, (name, frac, back) in enumerate(zip(shot.cast, shot.face_frac, shot.back)):
         F = min(frac * H / s_mid, slot / 2.9)
         photos = people[name]
-        photo = None if back else photos[int(rng.integers(len(photos)))]
-        sp = render.figure(photo, styles[name], F, rng, mirror=bool(rng.random() < 0.5))
+        photo = photos[int(rng.integers(len(photos)))]
+        sp = render.figure(photo, styles[name], F, rng, mirror=bool(rng.random() < 0.5), back=bool(back))
         cx = vx1 + slot * (k + 0.5 + rng.uniform(-0.12, 0.12))
         if shot.scale == "wide":
             y = vy1 + rng.uniform(0.82, 0.97) * (vy2 - vy1) - sp.image.shape[0]

@@ -1,8 +1,11 @@
-"""annotate: the input video with a box and a name on every face of every person.
+"""annotate: the input video with a box and a name on every face (and body) of every person.
+
+Bodies (person rows, when the run had a person detector) get a thinner box of the person's colour with
+the same name written inside its bottom edge, so it never hides the face's label above the face box.
 
 Why boxes are held: only sampled frames (config.fps) were analysed, so the boxes of a sample are drawn
 on the frames after it until the next sample, but never longer than one sampling interval (a sampled
-frame with no faces is not in detections.csv, so the hold must expire on its own). Frame indices are
+frame with no detections is not in detections.csv, so the hold must expire on its own). Frame indices are
 those of pipeline.sample_frames: decoded frames counted from 0. Every input frame is written, so the
 output has the same frame count; audio is not copied.
 """
@@ -39,15 +42,17 @@ def _color(person_id: int) -> tuple[int, int, int]:
 
 
 def _samples(out) -> dict[int, list[tuple]]:
-    """frame index -> [(box, person_id, label)] from the face rows of detections.csv."""
+    """frame index -> [(box, person_id, label, is_body)] from the rows of detections.csv, bodies first (so
+    faces are drawn over them)."""
     names = {p["id"]: p.get("name") for p in out.people}
-    t = {k: np.asarray(v)[out.face_rows] for k, v in out.table.items()}
+    t = {k: np.asarray(v) for k, v in out.table.items()}
+    body = out.kind == "person"
     by_frame: dict[int, list[tuple]] = {}
-    for i in range(len(t["detection_id"])):
+    for i in np.argsort(~body, kind="stable"):
         pid = int(t["person_id"][i])
         text = "" if pid < 0 else _ascii(names.get(pid) or "") or f"person {pid}"
         box = tuple(int(round(float(t[c][i]))) for c in ("x1", "y1", "x2", "y2"))
-        by_frame.setdefault(int(t["frame_index"][i]), []).append((box, pid, text))
+        by_frame.setdefault(int(t["frame_index"][i]), []).append((box, pid, text, bool(body[i])))
     return by_frame
 
 
@@ -56,13 +61,23 @@ def _draw(image: np.ndarray, items: list[tuple]) -> None:
 
     scale = max(0.75, image.shape[0] / 480)  # font scale 0.45 at 360p, 0.9 at 720p
     thick = max(1, int(round(1.5 * scale)))
-    for (x1, y1, x2, y2), pid, text in items:
+    bodies = any(item[3] for item in items)
+    for (x1, y1, x2, y2), pid, text, is_body in items:
         color = _color(pid)
-        cv2.rectangle(image, (x1, y1), (x2, y2), color, thick if pid >= 0 else 1)
+        if pid < 0:
+            line = 1
+        elif is_body:  # thinner than a face box; faces get 2 px at least when there are bodies to tell apart
+            line = max(1, thick // 2)
+        else:
+            line = max(thick, 2) if bodies else thick
+        cv2.rectangle(image, (x1, y1), (x2, y2), color, line)
         if not text:
             continue
         (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.6 * scale, thick)
-        ty = y1 - 4 if y1 - th - base - 4 >= 0 else y2 + th + 4
+        if is_body:  # inside the bottom edge, clear of the face label at the top
+            ty = min(y2, image.shape[0]) - base - 4
+        else:
+            ty = y1 - 4 if y1 - th - base - 4 >= 0 else y2 + th + 4
         cv2.rectangle(image, (x1, ty - th - 3), (x1 + tw + 6, ty + base - 1), color, -1)
         cv2.putText(image, text, (x1 + 3, ty - 1), cv2.FONT_HERSHEY_SIMPLEX, 0.6 * scale, (0, 0, 0), thick,
                     cv2.LINE_AA)

@@ -1,8 +1,10 @@
 """label / merge / split: the user's corrections, recorded in edits.json and applied at once.
 
-Why record tracks and not person ids: see edits.py; here each command turns "person N" into the
-tracks it holds now, appends one edit to the log, and re-applies the whole log to the current grouping
-(already-satisfied edits change nothing), keeping person ids stable where possible.
+Why record tracks and not person ids: see edits.py; "tracks" are units (a face track, a body track, or
+both joined), so a person seen only as a body can be labelled, merged and split like any other. Each
+command turns "person N" into the units it holds now, appends one edit to the log, and re-applies the
+whole log to the current grouping (already-satisfied edits change nothing), keeping person ids stable
+where possible.
 """
 
 from __future__ import annotations
@@ -101,15 +103,47 @@ def split(folder, person_id: int, by: str = "track", tracks: list[int] | None = 
     return _by_id(people, np.unique(ids[view.person == person_id]))
 
 
+def _unit_means(out: RunOutput, view: TrackView, space) -> tuple[np.ndarray, np.ndarray]:
+    """(U, D) unit-length mean vector per unit of an embedding space (ids, vectors), and (U,) counts."""
+    ids, vectors = space
+    row_of = {int(d): i for i, d in enumerate(np.asarray(out.table["detection_id"]))}
+    have = [(k, row_of[int(d)]) for k, d in enumerate(ids) if int(d) in row_of]
+    sums = np.zeros((view.n_tracks, vectors.shape[1]))
+    counts = np.zeros(view.n_tracks)
+    if have:
+        k, r = np.array(have).T
+        units = view.unit_of_row[r]
+        np.add.at(sums, units, vectors[k])
+        np.add.at(counts, units, 1)
+    norms = np.linalg.norm(sums, axis=1, keepdims=True)
+    return sums / np.maximum(norms, 1e-12), counts
+
+
 def _strict_parts(out: RunOutput, view: TrackView, tracks: list[int], person_id: int) -> list[list[int]]:
-    """Re-cluster one person's tracks at ever smaller distances until it falls apart."""
-    sums = np.zeros((view.n_tracks, out.emb.shape[1]))
-    np.add.at(sums, view.track_of_face, out.emb)
-    means = sums[tracks] / np.maximum(view.sizes[tracks], 1)[:, None]
-    dist = np.clip(1.0 - means @ means.T, 0.0, 2.0)  # mean pairwise cosine distance, as assign_people uses
+    """Re-cluster one person's units at ever smaller distances until it falls apart. Units with faces are
+    compared by face (as before persons existed); a unit without a face (body only) by clothing, its
+    distance scaled from the clothing to the face same-person distance (no clothing: kept apart)."""
+    tracks = list(tracks)
+    spd = out.same_person_distance
+    face_units = view.faces[tracks] > 0
+    dist = np.full((len(tracks), len(tracks)), 2.0)
+    if face_units.any():
+        sums = np.zeros((view.n_tracks, out.emb.shape[1]))
+        np.add.at(sums, view.unit_of_row[out.face_rows], out.emb)
+        idx = np.flatnonzero(face_units)
+        means = sums[np.array(tracks)[idx]] / np.maximum(view.faces[np.array(tracks)[idx]], 1)[:, None]
+        dist[np.ix_(idx, idx)] = np.clip(1.0 - means @ means.T, 0.0, 2.0)  # mean pairwise cosine distance
+    clothing = out.clothing()
+    if not face_units.all() and clothing is not None and len(clothing[0]):
+        cmeans, ccounts = _unit_means(out, view, clothing)
+        has = ccounts[tracks] > 0
+        cd = np.clip(1.0 - cmeans[tracks] @ cmeans[tracks].T, 0.0, 2.0) / (out.clothing_same_person_distance or 1.0)
+        body = ~face_units[:, None] | ~face_units[None, :]
+        use = body & has[:, None] & has[None, :]
+        dist[use] = cd[use] * spd
+    np.fill_diagonal(dist, 0.0)
     for factor in STRICT_FACTORS:
-        groups = constrained_average_linkage(dist, np.zeros_like(dist, bool), factor * out.same_person_distance,
-                                             view.sizes[tracks])
+        groups = constrained_average_linkage(dist, np.zeros_like(dist, bool), factor * spd, view.sizes[tracks])
         if groups.max() > 0:
             parts = [[tracks[i] for i in np.flatnonzero(groups == g)] for g in np.unique(groups)]
             return sorted(parts, key=lambda p: -view.sizes[p].sum())

@@ -16,7 +16,7 @@ import os
 import sqlite3
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -28,12 +28,14 @@ from ..errors import OutputError
 LOCK_NAME = ".facecluster.lock"
 PEOPLE_CSV_COLUMNS = ["id", "name", "detections", "tracks", "screen_time_s", "first_seen_s", "last_seen_s",
                       "thumbnail"]
-THUMBS_REL = "thumbs/faces"
+THUMBS_REL = "thumbs"  # thumbs/faces/{id}.jpg for face rows, thumbs/persons/{id}.jpg for person (body) rows
 
 
 @dataclass
 class RunOutput:
-    """The stored state of one run. `emb` rows are aligned with the face rows of `table` (`face_rows`)."""
+    """The stored state of one run. `emb` rows are aligned with the face rows of `table` (`face_rows`);
+    `faces` is the stored face space as (detection_ids, vectors), as fusion.assign_people takes it.
+    The table's track_id column holds unit ids (face track, body track, or both joined)."""
 
     folder: Path
     table: dict[str, np.ndarray]
@@ -42,6 +44,8 @@ class RunOutput:
     meta: dict
     manifest: dict
     people: list[dict]
+    faces: tuple[np.ndarray, np.ndarray] | None = None
+    _clothing: tuple | None = field(default=None, repr=False)  # cache: (space or None,)
 
     @property
     def config(self) -> Config:
@@ -50,6 +54,27 @@ class RunOutput:
     @property
     def same_person_distance(self) -> float:
         return float(self.meta.get("same_person_distance") or self.manifest.get("same_person_distance"))
+
+    @property
+    def clothing_same_person_distance(self) -> float | None:
+        value = self.meta.get("clothing_same_person_distance") or self.manifest.get("clothing_same_person_distance")
+        return float(value) if value else None
+
+    @property
+    def kind(self) -> np.ndarray:
+        return np.asarray(self.table["kind"]).astype(str)
+
+    @property
+    def person_rows(self) -> np.ndarray:
+        """Row indices of kind == "person" (body detections) in table."""
+        return np.flatnonzero(self.kind == "person")
+
+    def clothing(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The stored 'clothing' space (detection_ids, vectors), or None when no clothing embedder ran."""
+        if self._clothing is None:
+            space = store.read_embeddings(self.folder, "clothing") if has_space(self.folder, "clothing") else None
+            self._clothing = (space,)
+        return self._clothing[0]
 
     def face_table(self) -> dict[str, np.ndarray]:
         return {k: v[self.face_rows] for k, v in self.table.items()}
@@ -89,14 +114,15 @@ def read_json(path: Path) -> dict:
 
 
 def load(folder, space: str = "face") -> RunOutput:
-    """Read detections, embeddings (aligned to the face rows), meta, manifest and people of OUTDIR."""
+    """Read detections (face and person rows), face embeddings (aligned to the face rows), meta, manifest
+    and people of OUTDIR. The clothing space is read on demand (RunOutput.clothing())."""
     folder = check_folder(folder)
     table = store.read_detections(folder)
     face_rows = np.flatnonzero(np.asarray(table["kind"]) == "face") if len(table["detection_id"]) else np.zeros(0, int)
     ids, vectors = store.read_embeddings(folder, space)
     emb = aligned_embeddings(np.asarray(table["detection_id"])[face_rows], ids, vectors)
     return RunOutput(folder, table, face_rows, emb, read_meta(folder), read_json(folder / store.MANIFEST),
-                     read_json(folder / "people.json").get("people", []))
+                     read_json(folder / "people.json").get("people", []), faces=(ids, vectors))
 
 
 def aligned_embeddings(want_ids: np.ndarray, ids: np.ndarray, vectors: np.ndarray) -> np.ndarray:

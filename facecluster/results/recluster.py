@@ -1,9 +1,11 @@
-"""`recluster`: group the stored face tracks again with new clustering settings, in seconds.
+"""`recluster`: group the stored units again with new clustering settings, in seconds.
 
-Why it is cheap: detection, embedding and tracking (the slow part, which needs the video) are stored in
-OUTDIR; only the track clustering is redone (pipeline.assign_people, the same code `run` uses), then
-the user's edits are re-applied as track constraints. Options that change what was detected or tracked
-(fps, detector, ...) cannot be honoured without the video, so they are refused with a pointer to `run`.
+Why it is cheap: detection, embedding, tracking and the joining of face and body tracks into units (the
+slow part, which needs the video) are stored in OUTDIR; only the grouping of units into people is redone
+(fusion.assign_people on face and person rows with the stored face and clothing spaces, the same code
+`run` uses), then the user's edits are re-applied as unit constraints. Options that change what was
+detected or tracked (fps, detector, ...) cannot be honoured without the video, so they are refused with
+a pointer to `run`.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ log = logging.getLogger("facecluster")
 
 # options that only affect clustering or outputs, so recluster can apply them
 RECLUSTER_OPTIONS = ("cluster_distance", "min_cluster_size", "min_samples", "min_person_detections",
-                     "max_thumbs_per_person")
+                     "clothing_weight", "clothing_window_s", "max_thumbs_per_person")
 
 
 def embedder_default_distance(out: RunOutput) -> float:
@@ -56,9 +58,19 @@ def check_overrides(overrides: dict | None) -> dict:
     return overrides
 
 
+def _subset(space, detection_ids):
+    """An embedding space (ids, vectors) restricted to the given detection ids (None stays None)."""
+    if space is None or len(space[0]) == 0:
+        return space
+    keep = np.isin(space[0], detection_ids)
+    return space if keep.all() else (space[0][keep], space[1][keep])
+
+
 def recluster(folder, overrides: dict | None = None) -> list[dict]:
-    """Re-cluster OUTDIR from its stored embeddings and tracks with `overrides` on top of the stored
+    """Re-cluster OUTDIR from its stored embeddings and units with `overrides` on top of the stored
     config, re-apply edits.json, rewrite all outputs; returns the new people (people.json entries)."""
+    from ..fusion import assign_people
+
     overrides = check_overrides(overrides)
     folder = check_folder(folder)
     started = time.perf_counter()
@@ -68,10 +80,14 @@ def recluster(folder, overrides: dict | None = None) -> list[dict]:
         default = embedder_default_distance(out)
         view = track_view(out)  # before re-clustering: seeded_edits reads the current grouping
         labels = np.full(view.n_tracks, -1, np.int64)
-        if len(view.track_of_face):
-            from ..pipeline import assign_people
-
-            labels[view.track_of_face] = assign_people(out.face_table(), out.emb, config, default)
+        rows = view.unit_of_row >= 0
+        if rows.any():
+            table = {k: np.asarray(v)[rows] for k, v in out.table.items()}
+            kept = table["detection_id"]
+            faces, clothing = _subset(out.faces, kept), _subset(out.clothing(), kept)
+            labels[view.unit_of_row[rows]] = assign_people(
+                table, faces, clothing, config, config.cluster_distance or default,
+                (out.clothing_same_person_distance or 1.0) if clothing is not None else 1.0)
         edits = seeded_edits(out, view, stored := read_edits(folder))
         if len(edits) != len(stored):
             write_edits(folder, edits)

@@ -1,4 +1,7 @@
-"""Track-level view of a run and the single place where a changed grouping is written back.
+"""Unit-level view of a run and the single place where a changed grouping is written back.
+
+A unit (the track_id column of detections.csv) is a face track, a person (body) track, or both joined;
+every row of a unit belongs to one person, so a grouping is a person id per unit, and edits name units.
 
 Why one `commit`: recluster and every edit must leave OUTDIR consistent (detections.csv/parquet,
 people.json, people.csv, report.html, sqlite meta, manifest), so they all go through the same writer.
@@ -24,9 +27,10 @@ log = logging.getLogger("facecluster")
 
 @dataclass
 class TrackView:
-    track_of_face: np.ndarray  # (F,) track id of each face row
-    sizes: np.ndarray  # (T,) detections per track
-    person: np.ndarray  # (T,) current person id per track (-1 noise / no detections)
+    unit_of_row: np.ndarray  # (N,) unit (track) id of each row of the table, face and person rows
+    sizes: np.ndarray  # (U,) detections per unit (face + body)
+    faces: np.ndarray  # (U,) face detections per unit
+    person: np.ndarray  # (U,) current person id per unit (-1 noise / no detections)
 
     @property
     def n_tracks(self) -> int:
@@ -34,16 +38,18 @@ class TrackView:
 
 
 def track_view(out: RunOutput) -> TrackView:
-    tracks = np.asarray(out.table["track_id"], np.int64)[out.face_rows]
-    persons = np.asarray(out.table["person_id"], np.int64)[out.face_rows]
-    n = int(tracks.max()) + 1 if len(tracks) else 0
+    units = np.asarray(out.table["track_id"], np.int64)
+    persons = np.asarray(out.table["person_id"], np.int64)
+    ok = units >= 0
+    n = int(units.max()) + 1 if ok.any() else 0
     person = np.full(n, -1, np.int64)
-    person[tracks] = persons
-    return TrackView(tracks, np.bincount(tracks, minlength=n), person)
+    person[units[ok]] = persons[ok]
+    face = out.kind == "face" if len(units) else np.zeros(0, bool)
+    return TrackView(units, np.bincount(units[ok], minlength=n), np.bincount(units[ok & face], minlength=n), person)
 
 
 def tracks_of(out: RunOutput, view: TrackView, person_id: int) -> list[int]:
-    """Track ids of a person; ConfigError listing the valid ids when there is no such person."""
+    """Unit (track) ids of a person; ConfigError listing the valid ids when there is no such person."""
     valid = out.person_ids()
     if person_id not in valid:
         listed = ", ".join(map(str, valid[:50])) + (" ..." if len(valid) > 50 else "")
@@ -66,16 +72,16 @@ def seeded_edits(out: RunOutput, view: TrackView, edits: list[dict]) -> list[dic
 def commit(out: RunOutput, view: TrackView, person_of_track: np.ndarray, names: dict[int, str],
            config: Config | None = None, same_person_distance: float | None = None,
            action: dict | None = None, meta: dict | None = None) -> list[dict]:
-    """Write the new grouping (person id per track, names per person id) everywhere in OUTDIR."""
+    """Write the new grouping (person id per unit, names per person id) everywhere in OUTDIR."""
     from ..report import write_report
 
     config = config or out.config
     table = dict(out.table)
-    person = np.asarray(table["person_id"], np.int64).copy()
-    person[out.face_rows] = person_of_track[view.track_of_face]
+    person = np.full(len(view.unit_of_row), -1, np.int64)
+    ok = view.unit_of_row >= 0
+    person[ok] = person_of_track[view.unit_of_row[ok]]
     table["person_id"] = person
-    face_table = {k: v[out.face_rows] for k, v in table.items()}
-    people = summarize_people(face_table, out.emb, config.fps, THUMBS_REL, names)
+    people = summarize_people(table, out.faces, config.fps, THUMBS_REL, names)
     folder = out.folder
     write_detections(folder, table)
     spd = same_person_distance if same_person_distance is not None else out.same_person_distance
@@ -87,7 +93,7 @@ def commit(out: RunOutput, view: TrackView, person_of_track: np.ndarray, names: 
     manifest["config"] = config.to_dict()
     manifest["same_person_distance"] = spd
     counts = dict(manifest.get("counts", {}))
-    counts.update(people=len(people), noise_detections=int((person[out.face_rows] < 0).sum()))
+    counts.update(people=len(people), noise_detections=int((person < 0).sum()))
     manifest["counts"] = counts
     if action:
         history = list(manifest.get("changes", []))[-99:]
