@@ -86,3 +86,31 @@ def test_bodies_without_usable_face_join_their_face_tracks(faceless_episode):
     # ... and most join their own; the rest belong to people whose faces were only seen in close-ups with no
     # clothing in frame, so nothing links body and face (measured: 18 of 28 joined)
     assert np.mean(joined) >= 0.6, f"{sum(joined)} of {len(joined)} faceless appearances joined their person"
+
+
+def test_compare_person_crops_and_detections(tmp_path):
+    import cv2
+    from click.testing import CliRunner
+
+    from facecluster.cli import main
+    from facecluster.compare_persons import compare_crops, compare_detections
+
+    bus = cv2.imread(str(MEDIA / "photos" / "bus.jpg"))
+    a, b = bus[400:900, 50:250], bus[400:880, 220:350]
+    same = compare_crops(a, cv2.flip(bus[410:900, 55:245], 1), FAST)
+    other = compare_crops(a, b, FAST)
+    assert same["face"]["similarity"] > other["face"]["similarity"]
+    assert same["clothing"]["similarity"] > other["clothing"]["similarity"]
+    assert same["same_person"] and not other["same_person"]
+    out = tmp_path / "out"
+    result = facecluster.run(VIDEOS / "secureface_rpi_test_3.avi", FAST, output_dir=out)
+    t = result.detections
+    faces = [(int(d), int(p)) for d, p, k in zip(t["detection_id"], t["person_id"], t["kind"]) if k == "face"]
+    (a1, pa), (a2, _) = faces[0], next(f for f in faces[1:] if f[1] == faces[0][1])
+    b1 = next(d for d, p in faces if p != pa)
+    assert compare_detections(out, a1, a2)["same_person"] is True
+    assert compare_detections(out, a1, b1)["same_person"] is False
+    cli = CliRunner().invoke(main, ["compare-persons", str(out), str(a1), str(b1)])
+    assert cli.exit_code == 0 and "face" in cli.output and "clothing" in cli.output and "different" in cli.output
+    missing = CliRunner().invoke(main, ["compare-persons", str(out), str(a1), "999999"])
+    assert missing.exit_code == 2 and "no detection 999999" in missing.output

@@ -190,4 +190,42 @@ def annotate_cmd(ctx, outdir, output, video):
     click.echo(f"{info['frames']} frames -> {info['path']}")
 
 
-COMMANDS = [recluster_cmd, label_cmd, merge_cmd, split_cmd, find_cmd, similar_cmd, report_cmd, annotate_cmd]
+
+
+@click.command("compare-persons")
+@click.argument("first")
+@click.argument("second")
+@click.argument("third", required=False)
+@click.option("-c", "--config", "config_file", type=click.Path(dir_okay=False), default=None,
+              help="Config for crop images (which face detector/embedder and clothing embedder).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def compare_persons_cmd(first, second, third, config_file, as_json):
+    """Score two people crops: `compare-persons OUTDIR ID1 ID2` (two detections of a run) or
+    `compare-persons A.jpg B.jpg` (two crop images). Face and clothing sub-scores are shown separately."""
+    import json
+
+    from ..compare_persons import compare_crops, compare_detections
+    from ..config import build_config
+
+    if third is not None:
+        try:
+            result = compare_detections(first, int(second), int(third))
+        except ValueError:
+            raise click.UsageError("detection ids must be integers (see detections.csv)") from None
+    else:
+        result = compare_crops(first, second, build_config(config_file) if config_file else None)
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    for part in ("face", "clothing"):
+        s = result[part]
+        click.echo(f"{part:<9} " + (f"similarity {s['similarity']:+.3f}  relative distance {s['relative_distance']:.2f}"
+                                    if s else "no evidence"))
+    verdict = result["same_person"]
+    click.echo("verdict   " + ("no evidence" if verdict is None else
+                               f"{'same person' if verdict else 'different people'} "
+                               f"(relative distance {result['relative_distance']:.2f}; < 1 = same)"))
+
+
+COMMANDS = [recluster_cmd, label_cmd, merge_cmd, split_cmd, find_cmd, similar_cmd, report_cmd, annotate_cmd,
+            compare_persons_cmd]
