@@ -96,7 +96,8 @@ def test_outputs_are_complete_and_consistent(tmp_path):
     for p in people:
         assert (out / p["thumbnail"]).is_file()
         assert p["first_seen_s"] <= p["last_seen_s"] and p["screen_time_s"] > 0
-    assert {m["name"] for m in manifest["models"]} == {"yunet", "mobilefacenet-paddle", "yolox-nano", "osnet-x0.25"}
+    assert {m["name"] for m in manifest["models"]} == {"yunet", "mobilefacenet-paddle", "yolox-nano", "osnet-x0.25",
+                                                     "fsrcnn-x2"}
     assert all(len(m["sha256"]) == 64 for m in manifest["models"])
     assert manifest["input"]["width"] == 640 and manifest["config"]["face_detector"] == "yunet"
     assert {"decode", "decode_wait", "detect", "embed", "cluster", "total"} <= set(manifest["timings_s"])
