@@ -127,3 +127,15 @@ def test_short_input_and_gif_decode():
     assert len(frames) == 1 and frames[0].image.shape == (460, 820, 3)
     gif = list(sample_frames(VIDEOS / "intel_classroom.gif", fps=2.0))
     assert len(gif) >= 5 and all(f.image.dtype == np.uint8 for f in gif)
+
+
+@pytest.mark.parametrize("ext, codec", [("mp4", "libx264"), ("mkv", "libx264"), ("mov", "libx264"),
+                                        ("webm", "libvpx-vp9"), ("avi", "mpeg4")])
+def test_containers_sample_at_the_requested_rate(tmp_path, ext, codec):
+    from .conftest import write_video
+
+    frames = [np.full((48, 64, 3), (i * 7) % 255, np.uint8) for i in range(50)]  # 2 s at 25 fps
+    video = write_video(tmp_path / f"clip.{ext}", frames, fps=25, codec=codec)
+    sampled = list(sample_frames(video, fps=2.0))
+    assert [f.index for f in sampled] == [0, 13, 25, 38]  # first frame at or after each 0.5 s step
+    assert np.allclose([f.time_s for f in sampled], [0, 0.5, 1.0, 1.5], atol=0.05)
