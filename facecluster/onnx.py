@@ -6,8 +6,11 @@ from .errors import ModelError
 from .models import ResolvedModel
 
 
-def load_session(model: ResolvedModel, what: str, threads: int = 2):
-    """CPU InferenceSession for `model`; a file onnxruntime cannot load is a ModelError naming it."""
+def load_session(model: ResolvedModel, what: str, threads: int = 1):
+    """CPU InferenceSession for `model`; a file onnxruntime cannot load is a ModelError naming it.
+
+    One thread by default: the pipeline decodes on the other core at the same time, and two inference
+    threads per model oversubscribed the 2-core machine (fast profile 3.2x -> 4.9x real time measured)."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
