@@ -155,6 +155,7 @@ def _record(out: _Collected, frame, a, trackers: _Trackers) -> None:
         r["track_id"] += tracks.tolist()
         r["face_detection_id"] += f_link.tolist()
         r["person_detection_id"] += p_link.tolist()
+        r["shot"] += [frame.shot] * len(ids)
     out.face_ids += face_ids.tolist()
     out.face_vectors += list(a.face_embeddings)
     if a.face_clothing is not None:
@@ -223,7 +224,8 @@ def run(video, config: Config | None = None, output_dir=None, hook: Hook | None 
         if folder is not None:
             hook("write")
             t = time.perf_counter()
-            _write_outputs(folder, table, faces, clothing, people, manifest)
+            _write_outputs(folder, table, np.asarray(collected.rows["shot"], np.int64), faces, clothing, people,
+                           manifest)
             manifest["timings_s"]["write"] = round(time.perf_counter() - t, 3)
             store.write_json(folder / store.MANIFEST, manifest)
             write_people_csv(folder, people)
@@ -234,7 +236,7 @@ def run(video, config: Config | None = None, output_dir=None, hook: Hook | None 
                   clothing[1] if clothing else None, clothing[0] if clothing else None)
 
 
-def _write_outputs(folder: Path, table, faces, clothing, people, manifest) -> None:
+def _write_outputs(folder: Path, table, shots, faces, clothing, people, manifest) -> None:
     store.write_detections(folder, table, LINK_COLUMNS)
     store.write_json(folder / "people.json", {"people": people})
     tracks = []
@@ -242,7 +244,7 @@ def _write_outputs(folder: Path, table, faces, clothing, people, manifest) -> No
         rows = table["track_id"] == tid
         frames = table["frame_index"][rows]
         tracks.append({"track_id": int(tid), "kind": "face" if (table["kind"][rows] == "face").any() else "person",
-                       "shot": -1, "first_frame": int(frames.min()), "last_frame": int(frames.max()),
+                       "shot": int(shots[rows][0]), "first_frame": int(frames.min()), "last_frame": int(frames.max()),
                        "detections": int(rows.sum())})
     meta = {k: manifest[k] for k in ("config", "models", "same_person_distance", "embedder_same_person_distance",
                                      "clothing_same_person_distance")} | {"video": manifest["input"]}

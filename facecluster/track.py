@@ -34,7 +34,6 @@ class Tracker:
         self.shot: int | None = None
         self.sample = -1
         self.next_id = 0
-        self.track_shots: list[int] = []  # track id -> shot
 
     def update(self, shot: int, boxes: np.ndarray, embeddings: np.ndarray, detection_ids) -> np.ndarray:
         """Assign track ids to the detections of the next sampled frame; returns (N,) ids."""
@@ -48,7 +47,6 @@ class Tracker:
         for i in np.flatnonzero(ids < 0):
             track = _Active(self.next_id, boxes[i], np.zeros_like(embeddings[i]), self.sample)
             self.active.append(track)
-            self.track_shots.append(shot)
             self.next_id += 1
             ids[i] = track.id
         by_id = {t.id: t for t in self.active}
