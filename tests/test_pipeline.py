@@ -139,3 +139,16 @@ def test_containers_sample_at_the_requested_rate(tmp_path, ext, codec):
     sampled = list(sample_frames(video, fps=2.0))
     assert [f.index for f in sampled] == [0, 13, 25, 38]  # first frame at or after each 0.5 s step
     assert np.allclose([f.time_s for f in sampled], [0, 0.5, 1.0, 1.5], atol=0.05)
+
+
+def test_run_with_annotate_writes_the_labelled_video(tmp_path):
+    import av
+
+    out, annotated = tmp_path / "out", tmp_path / "annotated.mp4"
+    result = CliRunner().invoke(main, ["-q", "run", str(VIDEOS / "secureface_rpi_test_4.avi"), "-o", str(out),
+                                       "-c", str(ROOT / "configs" / "fast.toml"), "--annotate", str(annotated)])
+    assert result.exit_code == 0, result.output
+    with av.open(str(annotated)) as container:
+        frames = sum(1 for _ in container.decode(video=0))
+    with av.open(str(VIDEOS / "secureface_rpi_test_4.avi")) as container:
+        assert frames == sum(1 for _ in container.decode(video=0))

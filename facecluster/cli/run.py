@@ -24,9 +24,11 @@ def _fmt_time(seconds: float) -> str:
 @click.option("--overwrite/--no-overwrite", default=True, show_default=True,
               help="Replace an earlier facecluster output in the output folder.")
 @click.option("--print-config", is_flag=True, help="Print the effective config as TOML and exit.")
+@click.option("--annotate", "annotate_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the video with boxes and person labels to this file (.mp4/.mkv/.avi/.mov).")
 @config_options
 @click.pass_context
-def run_cmd(ctx, video, output, config_file, overwrite, print_config, **options):
+def run_cmd(ctx, video, output, config_file, overwrite, print_config, annotate_path, **options):
     """Find and group the people in VIDEO (mp4, avi, mkv, mov, webm, GIF)."""
     from ..pipeline import run
     from ..store import check_output_dir
@@ -41,6 +43,10 @@ def run_cmd(ctx, video, output, config_file, overwrite, print_config, **options)
     hook = ProgressHook(enabled=not quiet)
     try:
         result = run(video, config, output_dir=output, hook=hook)
+        if annotate_path is not None:
+            from ..results import annotate
+
+            annotate(output, video, annotate_path, hook=hook)
     finally:
         hook.close()
     if quiet:
