@@ -12,16 +12,7 @@ from facecluster.similarity.io import load_image
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared"
 MODELS = str(SHARED / "models")
 
-
-def resize_jpeg(img):
-    h, w = img.shape[:2]
-    small = cv2.resize(img, (w * 3 // 5, h * 3 // 5), interpolation=cv2.INTER_AREA)
-    return cv2.imdecode(cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, 50])[1], cv2.IMREAD_COLOR)
-
-
-def crop(img):
-    h, w = img.shape[:2]
-    return img[int(h * 0.06):int(h * 0.94), int(w * 0.06):int(w * 0.94)]
+from .test_similarity_methods import crop, resize_jpeg  # noqa: E402  (the shared mild transforms)
 
 
 FACES = SHARED / "media" / "faces" / "faceapi_bbt"
