@@ -3,18 +3,18 @@
 
     FACECLUSTER_MODELS=../shared/models python scripts/bench_quality.py --out bench_results/quality
 
-One command: regenerates a synthetic episode set (default: one 90 s, 1280x720/25 fps episode per
-identity-labelled face set, each with its own seed), runs the facecluster builtin and fast configs on
-each, re-clusters their stored embeddings with the baselines (face_recognition DBSCAN / Chinese
-whispers on dlib, Immich-style DBSCAN on the fast config's embeddings; facecluster.evaluate.baselines),
-scores every OUTDIR with the same `evaluate()` (faces: detection recall, BCubed, pairwise F, NMI, WCP,
-people predicted/true), then counts people on the real clips with known counts. Prints markdown tables
-and writes OUT/quality.json and OUT/quality.md; OUT/episodes and OUT/runs keep the videos and OUTDIRs.
+One command (~6 min here): regenerates a synthetic episode set (default: one 90 s 1280x720/25 fps episode
+per identity-labelled face set, each with its own seed), runs the facecluster builtin and fast configs on
+each, re-clusters their stored embeddings with the baselines (facecluster.evaluate.baselines), scores
+every OUTDIR with the same `evaluate()` (faces: detection recall, BCubed, pairwise F, NMI, WCP, people
+predicted/true), then counts people on the real clips with known counts. Prints markdown tables; writes
+OUT/quality.json, OUT/quality.md (+ every metric per episode); OUT/episodes, OUT/runs keep videos, OUTDIRs.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -34,13 +34,10 @@ ROOT = Path(__file__).resolve().parents[1]
 MEDIA = ROOT.parent / "shared" / "media"
 CONFIGS = {"builtin": ROOT / "configs" / "default.toml", "fast": ROOT / "configs" / "fast.toml"}
 EPISODES = "faceapi_bbt:1,face_recognition_examples:2,yywbxgl_video_faces:3"
+log = functools.partial(print, file=sys.stderr, flush=True)
 REAL_CLIPS = {"secureface_rpi_test_3.avi": 2, "secureface_rpi_test_4.avi": 2,
               "intel_head-pose-face-detection-female-and-male.gif": 2,
               "intel_face-demographics-walking-and-pause.gif": 3}
-
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
 
 
 def run_config(video: Path, config: str, outdir: Path) -> dict:
@@ -166,50 +163,53 @@ def _mean(values):
     return sum(values) / len(values) if values else None
 
 
-def tables(results: dict) -> str:
+def _row(*cells) -> str:
+    return "| " + " | ".join(str(c) for c in cells) + " |"
+
+
+def tables(results: dict, full: bool = False) -> str:
+    """Markdown: mean metrics per method, per-episode F / NMI / people, BCubed F margins of facecluster
+    over each baseline, embedding separability, real clips; `full` adds every metric of every episode."""
     cols = [("det recall", "det_recall"), ("BCubed P", "bcubed_p"), ("BCubed R", "bcubed_r"),
             ("BCubed F", "bcubed_f"), ("pairwise F", "pairwise_f"), ("NMI", "nmi"), ("WCP", "wcp"),
             ("noise", "noise")]
-    lines = ["| episode | method | " + " | ".join(c for c, _ in cols) + " | people pred / true |",
-             "|---" * (len(cols) + 3) + "|"]
-    episodes = results["episodes"]
-    methods = list(episodes[0]["methods"]) if episodes else []
-    for ep in episodes:
-        for m, r in ep["methods"].items():
-            lines.append(f"| {ep['episode']} | {m} | " + " | ".join(f"{r[k]:.3f}" for _, k in cols)
-                         + f" | {r['people_pred']} / {r['people_true']} |")
-    for m in methods:
-        means = [_mean(ep["methods"][m][k] for ep in episodes) for _, k in cols]
-        lines.append(f"| **mean** | {m} | " + " | ".join(f"{v:.3f}" for v in means) + " | |")
+    eps = results["episodes"]
+    methods = list(eps[0]["methods"]) if eps else []
+    lines = [_row("episode", "method", *(c for c, _ in cols), "people pred / true"), "|---" * (len(cols) + 3) + "|"]
+    lines += [_row(ep["episode"], m, *(f"{r[k]:.3f}" for _, k in cols), f"{r['people_pred']} / {r['people_true']}")
+              for ep in eps for m, r in ep["methods"].items()] + [""]
+    lines = lines if full else []
+    lines += [f"Mean over {len(eps)} episodes (faces):", "", _row("method", *(c for c, _ in cols)),
+              "|---" * (len(cols) + 1) + "|"]
+    lines += [_row(m, *(f"{_mean(ep['methods'][m][k] for ep in eps):.3f}" for _, k in cols)) for m in methods]
+    lines += ["", "Per episode, BCubed F / NMI / people predicted (true people in brackets):", "",
+              _row("episode", *methods), "|---" * (len(methods) + 1) + "|"]
+    lines += [_row(f"{ep['episode']} ({next(iter(ep['methods'].values()))['people_true']})",
+                   *(f"{r['bcubed_f']:.3f} / {r['nmi']:.3f} / {r['people_pred']}" for r in ep["methods"].values()))
+              for ep in eps]
     pairs = [(a, b) for a in methods if a.startswith("facecluster") for b in methods if not b.startswith("facecluster")]
     if pairs:
-        lines += ["", "BCubed F margin (facecluster minus baseline; > 0 = facecluster better):", "",
-                  "| episode | " + " | ".join(f"{a.split()[1]} - {b}" for a, b in pairs) + " |",
-                  "|---" * (len(pairs) + 1) + "|"]
-        margins = {p: [] for p in pairs}
-        for ep in episodes:
-            cells = []
-            for a, b in pairs:
-                margins[(a, b)].append(ep["methods"][a]["bcubed_f"] - ep["methods"][b]["bcubed_f"])
-                cells.append(f"{margins[(a, b)][-1]:+.3f}")
-            lines.append(f"| {ep['episode']} | " + " | ".join(cells) + " |")
-        lines.append("| **mean** | " + " | ".join(f"{_mean(margins[p]):+.3f}" for p in pairs) + " |")
-        results["margins_vs"] = {f"{a} - {b}": _mean(v) for (a, b), v in margins.items()}
-    sep = [(ep["episode"], m, r["separability"]) for ep in episodes for m, r in ep["methods"].items()
-           if "separability" in r]
+        lines += ["", "BCubed F margin, facecluster minus baseline (> 0: facecluster better):", "",
+                  _row("facecluster", "baseline", "mean", "min", "max", "episodes >= +0.10"), "|---" * 6 + "|"]
+        results["margins"] = {}
+        for a, b in pairs:
+            d = [ep["methods"][a]["bcubed_f"] - ep["methods"][b]["bcubed_f"] for ep in eps]
+            results["margins"][f"{a} - {b}"] = d
+            lines.append(_row(a.split()[1], b, f"{_mean(d):+.3f}", f"{min(d):+.3f}", f"{max(d):+.3f}",
+                              f"{sum(x >= 0.1 for x in d)} / {len(d)}"))
+    sep = [(ep["episode"], m, r["separability"]) for ep in eps for m, r in ep["methods"].items() if "separability" in r]
     if sep:
-        lines += ["", "Face embedding separability (matched faces, all pairs; thr = the run's same-person distance):",
-                  "", "| episode | config | thr | same median | different median | same >= thr | different < thr |",
-                  "|---|---|---|---|---|---|---|"]
         f = lambda v, n=3: "-" if v is None else f"{v:.{n}f}"  # noqa: E731
-        lines += [f"| {e} | {m.split()[1]} | {x['threshold']:.3f} | {f(x['same_median'])} | {f(x['different_median'])} "
-                  f"| {f(x['same_above'])} | {f(x['different_below'], 4)} |" for e, m, x in sep]
+        lines += ["", "Face embedding separability (matched faces, all pairs; thr = the run's same-person distance):",
+                  "", _row("episode", "config", "thr", "same median", "different median", "same >= thr",
+                           "different < thr"), "|---" * 7 + "|"]
+        lines += [_row(e, m.split()[1], f"{x['threshold']:.3f}", f(x["same_median"]), f(x["different_median"]),
+                       f(x["same_above"]), f(x["different_below"], 4)) for e, m, x in sep]
     if results.get("real"):
         names = [k for k in results["real"][0] if k not in ("clip", "true")]
-        lines += ["", "People counted on real clips (true count from MEDIA.md):", "",
-                  "| clip | true | " + " | ".join(names) + " |", "|---" * (len(names) + 2) + "|"]
-        lines += [f"| {r['clip']} | {r['true']} | " + " | ".join(str(r[n]) for n in names) + " |"
-                  for r in results["real"]]
+        lines += ["", "People counted on real clips (true count from MEDIA.md):", "", _row("clip", "true", *names),
+                  "|---" * (len(names) + 2) + "|"]
+        lines += [_row(r["clip"], r["true"], *(r[n] for n in names)) for r in results["real"]]
     return "\n".join(lines)
 
 
@@ -229,16 +229,16 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     methods = [m.strip() for m in args.methods.split(",")]
     started = time.perf_counter()
-    results = {"command": " ".join(sys.argv), "seconds": args.seconds, "load_avg_start": os.getloadavg(),
-               "episodes": []}
+    head = lambda: os.popen(f"git -C {ROOT} rev-parse --short HEAD 2>/dev/null").read().strip()  # noqa: E731
+    results = {"command": " ".join(sys.argv), "commit_start": head(), "load_avg_start": os.getloadavg(), "episodes": []}
     for spec in args.episodes.split(","):
         name, seed = spec.rsplit(":", 1)
         results["episodes"].append(bench_episode(name, int(seed), args.seconds, out, methods, args.exact_dlib))
     results["real"] = [] if args.no_real else bench_real(out)
     results["wall_s"] = round(time.perf_counter() - started, 1)
-    results["load_avg_end"] = os.getloadavg()
+    results["load_avg_end"], results["commit_end"] = os.getloadavg(), head()
+    (out / "quality.md").write_text(tables(results, full=True) + "\n")
     text = tables(results)
-    (out / "quality.md").write_text(text + "\n")
     (out / "quality.json").write_text(json.dumps(results, indent=2) + "\n")
     print(text)
     print(f"\n{len(results['episodes'])} episodes of {args.seconds:.0f} s + {len(results['real'])} real clips in "

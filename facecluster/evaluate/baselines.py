@@ -14,11 +14,12 @@ Recipes (as in the face_recognition / unknown-face-classifier / Immich code):
 - immich-dbscan: DBSCAN(min_samples=3, cosine distance eps=0.5) on the fast config's embeddings
   (yunet + arcface/MobileFaceNet); faces without 3 neighbours are noise (-1).
 
-The OUTDIR stores L2-normalised vectors, but dlib's raw descriptors are not unit length (norm 1.29-1.62,
-median 1.41 on the benchmark episodes) and the recipe's 0.5 is a raw euclidean distance; the unit
-vectors are therefore scaled by DLIB_RAW_NORM. On the three benchmark episodes this gave the same DBSCAN
-partition as the exact raw descriptors (see BENCHMARKS.md); on unit vectors DBSCAN(0.5) would chain
-everyone into one or two clusters, which would not be the recipe.
+The OUTDIR stores L2-normalised vectors, but dlib's raw descriptors are not unit length (norm 1.25-1.62,
+median 1.38-1.45 on the benchmark episodes) and the recipe's 0.5 is a raw euclidean distance; the unit
+vectors are therefore scaled by DLIB_RAW_NORM (on unit vectors DBSCAN(0.5) chains almost everyone into
+one person, which is not the recipe). That reproduced the exact-descriptor DBSCAN on 4 of 6 benchmark
+episodes and its mean BCubed F; Chinese whispers reacts more to the small distance changes. Pass the
+exact raw descriptors as `vectors` where they matter (scripts/bench_quality.py --exact-dlib).
 """
 
 from __future__ import annotations
