@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import logging
 import os
 import tempfile
 import urllib.error
@@ -19,6 +20,7 @@ from typing import Callable
 
 from .errors import ModelError, unknown_name
 
+log = logging.getLogger("facecluster")
 ZOO = "https://github.com/opencv/opencv_zoo/raw/main/models"
 SUPERRES = {"FSRCNN": "Saafke/FSRCNN_Tensorflow/raw/master/models",
             "FSRCNN-small": "Saafke/FSRCNN_Tensorflow/raw/master/models",
@@ -263,6 +265,9 @@ def download(name: str, dest_dir: str | os.PathLike | None = None, mirror: str |
             if spec.sha256 and digest != spec.sha256:
                 errors.append(f"{url}: sha256 {digest[:12]}... does not match {spec.sha256[:12]}...")
                 continue
+            if not spec.sha256:
+                log.warning("%s has no pinned sha256 in the registry; downloaded file has sha256 %s "
+                            "(check it against the publisher's)", spec.name, digest)
             os.replace(tmp, target)
             return target
         except (urllib.error.URLError, OSError, ValueError) as exc:
