@@ -22,6 +22,9 @@ FACELESS_EVIDENCE = 2
 # person: outfits of different people can look alike to a colour histogram (measured: 0.32 between two
 # people's outfits on a synthetic episode, 0.11 for the same outfit)
 FACELESS_STRICTNESS = 0.6
+# above this many units the dense U x U matrices (~U^2 x 8 bytes each) are too big: faces are grouped by
+# the scalable path (cluster_scale.py, benchmarked to 100k tracks) and clothing evidence is not used
+LARGE_UNITS = 5000
 
 
 def join_tracks(track_id: np.ndarray, frame_index: np.ndarray, is_face: np.ndarray,
@@ -97,6 +100,9 @@ def assign_people(table: dict[str, np.ndarray], faces: Embeddings, clothing: Emb
     row_of = {int(d): i for i, d in enumerate(table["detection_id"])}
     fmean, fcount = _unit_means(unit, n, row_of, faces)
     cmean, ccount = _unit_means(unit, n, row_of, clothing)
+    if n > LARGE_UNITS:
+        return _renumber(_assign_large(unit, n, frame, kind, fmean, fcount, config, face_distance), unit,
+                         table["time_s"])
     cannot = _cooccur(unit, frame, kind == "face", n) | _cooccur(unit, frame, kind == "person", n)
     # evidence is counted in appearances (sampled frames), so a face and its body in one frame count once
     sizes = np.array([len(np.unique(frame[unit == u])) for u in range(n)])
@@ -122,6 +128,29 @@ def assign_people(table: dict[str, np.ndarray], faces: Embeddings, clothing: Emb
     if len(faceless):
         _attach_faceless(labels, faceless, cloth_d, cannot, sizes, clothing_distance, config.min_person_detections)
     return _renumber(labels, unit, table["time_s"])
+
+
+def _assign_large(unit, n, frame, kind, fmean, fcount, config: Config, face_distance: float) -> np.ndarray:
+    """Face units only, through the scalable path, with cannot-link as pairs of units sharing a frame."""
+    from .cluster_scale import cluster_tracks_scalable
+
+    labels = np.full(n, -1, np.int64)
+    face_units = np.flatnonzero(fcount > 0)
+    local = np.full(n, -1, np.int64)
+    local[face_units] = np.arange(len(face_units))
+    rows = np.flatnonzero(kind == "face")
+    order = rows[np.argsort(frame[rows], kind="stable")]
+    pairs = set()
+    for group in np.split(order, np.flatnonzero(np.diff(frame[order])) + 1):
+        u = np.unique(local[unit[group]])
+        pairs.update((int(a), int(b)) for i, a in enumerate(u) for b in u[i + 1:])
+    sizes = np.array([len(np.unique(frame[unit == u])) for u in face_units])
+    fm = fmean[face_units]
+    labels[face_units] = cluster_tracks_scalable(
+        fm / np.maximum(np.linalg.norm(fm, axis=1, keepdims=True), 1e-12), np.array(sorted(pairs)).reshape(-1, 2),
+        face_distance, sizes, config.min_cluster_size, config.min_samples, config.min_person_detections,
+        distance_vectors=fm)
+    return labels
 
 
 def _attach_faceless(labels, faceless, cloth_d, cannot, sizes, threshold, min_detections) -> None:

@@ -114,3 +114,14 @@ def test_compare_person_crops_and_detections(tmp_path):
     assert cli.exit_code == 0 and "face" in cli.output and "clothing" in cli.output and "different" in cli.output
     missing = CliRunner().invoke(main, ["compare-persons", str(out), str(a1), "999999"])
     assert missing.exit_code == 2 and "no detection 999999" in missing.output
+
+
+def test_large_runs_take_the_scalable_path_with_the_same_result(monkeypatch):
+    from facecluster import fusion
+
+    config = FAST.replace(person_detector="", clothing_embedder="")
+    dense = facecluster.run(VIDEOS / "secureface_rpi_test_3.avi", config)
+    monkeypatch.setattr(fusion, "LARGE_UNITS", 0)
+    scalable = facecluster.run(VIDEOS / "secureface_rpi_test_3.avi", config)
+    assert scalable.n_people == dense.n_people == 2
+    assert np.array_equal(scalable.detections["person_id"] >= 0, dense.detections["person_id"] >= 0)
