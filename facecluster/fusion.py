@@ -51,6 +51,12 @@ def join_tracks(track_id: np.ndarray, frame_index: np.ndarray, is_face: np.ndarr
     return np.array([order[r] for r in roots], np.int64)
 
 
+def _appearances(unit: np.ndarray, frame: np.ndarray, n_units: int) -> np.ndarray:
+    """(U,) distinct sampled frames per unit, so a face and its body in one frame count once."""
+    pairs = np.unique(np.stack([unit, frame], 1), axis=0)
+    return np.bincount(pairs[:, 0], minlength=n_units)
+
+
 def _unit_means(unit: np.ndarray, n_units: int, row_of: dict[int, int], emb: Embeddings | None):
     """(U, D) mean vector per unit (zeros where none) and (U,) counts."""
     if emb is None or len(emb[0]) == 0:
@@ -99,13 +105,12 @@ def assign_people(table: dict[str, np.ndarray], faces: Embeddings, clothing: Emb
     kind = np.asarray(table["kind"]).astype(str)
     row_of = {int(d): i for i, d in enumerate(table["detection_id"])}
     fmean, fcount = _unit_means(unit, n, row_of, faces)
-    cmean, ccount = _unit_means(unit, n, row_of, clothing)
+    sizes = _appearances(unit, frame, n)
     if n > LARGE_UNITS:
-        return _renumber(_assign_large(unit, n, frame, kind, fmean, fcount, config, face_distance), unit,
+        return _renumber(_assign_large(unit, n, frame, kind, fmean, fcount, sizes, config, face_distance), unit,
                          table["time_s"])
+    cmean, ccount = _unit_means(unit, n, row_of, clothing)
     cannot = _cooccur(unit, frame, kind == "face", n) | _cooccur(unit, frame, kind == "person", n)
-    # evidence is counted in appearances (sampled frames), so a face and its body in one frame count once
-    sizes = np.array([len(np.unique(frame[unit == u])) for u in range(n)])
     w = config.clothing_weight if cmean is not None else 0.0
     cloth_d = None
     if cmean is not None:
@@ -130,7 +135,7 @@ def assign_people(table: dict[str, np.ndarray], faces: Embeddings, clothing: Emb
     return _renumber(labels, unit, table["time_s"])
 
 
-def _assign_large(unit, n, frame, kind, fmean, fcount, config: Config, face_distance: float) -> np.ndarray:
+def _assign_large(unit, n, frame, kind, fmean, fcount, sizes, config: Config, face_distance: float) -> np.ndarray:
     """Face units only, through the scalable path, with cannot-link as pairs of units sharing a frame."""
     from .cluster_scale import cluster_tracks_scalable
 
@@ -144,11 +149,10 @@ def _assign_large(unit, n, frame, kind, fmean, fcount, config: Config, face_dist
     for group in np.split(order, np.flatnonzero(np.diff(frame[order])) + 1):
         u = np.unique(local[unit[group]])
         pairs.update((int(a), int(b)) for i, a in enumerate(u) for b in u[i + 1:])
-    sizes = np.array([len(np.unique(frame[unit == u])) for u in face_units])
     fm = fmean[face_units]
     labels[face_units] = cluster_tracks_scalable(
         fm / np.maximum(np.linalg.norm(fm, axis=1, keepdims=True), 1e-12), np.array(sorted(pairs)).reshape(-1, 2),
-        face_distance, sizes, config.min_cluster_size, config.min_samples, config.min_person_detections,
+        face_distance, sizes[face_units], config.min_cluster_size, config.min_samples, config.min_person_detections,
         distance_vectors=fm)
     return labels
 

@@ -84,7 +84,7 @@ class _Collected:
         return len(self.rows["detection_id"])
 
 
-def face_thumbnail(image: np.ndarray, box, size: int, aspect: float = 1.0) -> np.ndarray:
+def crop_thumbnail(image: np.ndarray, box, size: int, aspect: float = 1.0) -> np.ndarray:
     """Crop around a box with a margin, padded at the border, resized to size x (size * aspect) (w x h)."""
     x1, y1, x2, y2 = box
     cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
@@ -168,10 +168,10 @@ def _record(out: _Collected, frame, a, trackers: _Trackers) -> None:
 def _write_thumbs(folder: Path, image, a, first_id: int, size: int) -> None:
     params = [cv2.IMWRITE_JPEG_QUALITY, 85]
     for i, box in enumerate(a.faces.boxes):
-        cv2.imwrite(str(folder / "faces" / f"{first_id + i}.jpg"), face_thumbnail(image, box, size), params)
+        cv2.imwrite(str(folder / "faces" / f"{first_id + i}.jpg"), crop_thumbnail(image, box, size), params)
     for i, box in enumerate(a.persons.boxes):
         cv2.imwrite(str(folder / "persons" / f"{first_id + len(a.faces) + i}.jpg"),
-                    face_thumbnail(image, box, size, aspect=2.0), params)
+                    crop_thumbnail(image, box, size, aspect=2.0), params)
 
 
 def _table(rows: dict[str, list]) -> dict[str, np.ndarray]:

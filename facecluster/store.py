@@ -85,13 +85,12 @@ class StagingDir:
 
 def write_detections(folder: Path, table: dict[str, np.ndarray], extra_columns: list[str] = ()) -> None:
     columns = DETECTION_COLUMNS + [c for c in extra_columns if c in table]
-    n = len(table["detection_id"])
+    # format column by column on plain Python values: per-cell numpy scalars made big tables slow to write
+    cols = [[_fmt(v) for v in np.asarray(table[c]).tolist()] for c in columns]
     with open(folder / "detections.csv", "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(columns)
-        cols = [table[c] for c in columns]
-        for i in range(n):
-            writer.writerow([_fmt(col[i]) for col in cols])
+        writer.writerows(zip(*cols))
     try:
         import pyarrow as pa
         import pyarrow.parquet as pq

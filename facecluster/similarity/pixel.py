@@ -25,14 +25,18 @@ def _small(image) -> np.ndarray:
     return cv2.resize(gray(as_image(image)), (SIZE, SIZE), interpolation=cv2.INTER_AREA)
 
 
-class MseComparator(Comparator):
-    DESCRIPTION = f"grayscale {SIZE}x{SIZE}, 1 - RMSE"
+class _SmallGray(Comparator):
+    """Encoding shared by mse and ssim (one cache for both): the image as SIZE x SIZE grayscale."""
 
     def cache_key(self) -> str:
-        return f"gray{SIZE}-v{self.VERSION}"  # shared by mse and ssim
+        return f"gray{SIZE}-v{self.VERSION}"
 
     def encode(self, image) -> np.ndarray:
         return _small(image)
+
+
+class MseComparator(_SmallGray):
+    DESCRIPTION = f"grayscale {SIZE}x{SIZE}, 1 - RMSE"
 
     def compare(self, enc_a, enc_b) -> Score:
         d = (np.float32(enc_a) - np.float32(enc_b)) / 255.0
@@ -73,14 +77,8 @@ def _ssim_map(x, mu_x, var_x, y, mu_y, var_y) -> np.ndarray:
     return num / den
 
 
-class SsimComparator(Comparator):
+class SsimComparator(_SmallGray):
     DESCRIPTION = f"grayscale {SIZE}x{SIZE}, mean SSIM"
-
-    def cache_key(self) -> str:
-        return f"gray{SIZE}-v{self.VERSION}"  # shared by mse and ssim
-
-    def encode(self, image) -> np.ndarray:
-        return _small(image)
 
     def compare(self, enc_a, enc_b) -> Score:
         a, b = np.float32(enc_a) / 255.0, np.float32(enc_b) / 255.0
