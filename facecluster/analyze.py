@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .backends import create_clothing_embedder, create_detector, create_embedder, create_person_detector
+from .backends import create_clothing_embedder, create_detector, create_embedder, create_body_detector
 from .config import Config
 from .persons import (associate_faces, body_boxes_from_faces, clothing_boxes_from_faces, clothing_boxes_from_persons,
                       faces_per_person)
@@ -33,7 +33,7 @@ class FrameAnalyzer:
         self.config = config
         self.face_detector = create_detector(config.face_detector, config)
         self.face_embedder = create_embedder(config.face_embedder, config)
-        self.person_detector = create_person_detector(config.person_detector, config) if config.person_detector \
+        self.body_detector = create_body_detector(config.body_detector, config) if config.body_detector \
             else None
         self.clothing = create_clothing_embedder(config.clothing_embedder, config) if config.clothing_embedder \
             else None
@@ -46,7 +46,7 @@ class FrameAnalyzer:
 
     @property
     def models(self) -> list:
-        parts = [self.face_detector, self.face_embedder, self.person_detector, self.clothing, self.upscaler]
+        parts = [self.face_detector, self.face_embedder, self.body_detector, self.clothing, self.upscaler]
         return [m for p in parts if p is not None for m in p.models]
 
     def _timed(self, stage: str, func, *args):
@@ -62,8 +62,8 @@ class FrameAnalyzer:
             faces = faces[np.minimum(faces.widths, faces.heights) >= cfg.min_face_size]
         emb = self._timed("embed", self._embed_faces, image, faces)
         persons = Detections.empty(with_landmarks=False)
-        if self.person_detector is not None:
-            persons = self._timed("person_detect", self.person_detector.detect, image)
+        if self.body_detector is not None:
+            persons = self._timed("person_detect", self.body_detector.detect, image)
         face_person = associate_faces(faces.boxes, persons.boxes) if len(persons) else np.full(len(faces), -1)
         result = FrameAnalysis(faces, emb, persons, face_person, None, None, np.zeros(len(faces), bool),
                                np.zeros(len(persons), bool))

@@ -59,7 +59,7 @@ def create_embedder(name: str, config: Config):
     return _create("embedder", _EMBEDDERS, EMBEDDERS, name, config)
 
 
-def create_person_detector(name: str, config: Config):
+def create_body_detector(name: str, config: Config):
     return _create("person detector", _PERSON_DETECTORS, PERSON_DETECTORS, name, config)
 
 

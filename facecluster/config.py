@@ -4,6 +4,7 @@ the TOML config file keys and the CLI options. Precedence: CLI > config file > d
 from __future__ import annotations
 
 import dataclasses
+import logging
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,9 +12,20 @@ from typing import Any
 
 from .errors import ConfigError
 
+log = logging.getLogger(__name__)
 
-def _opt(default, help: str, range=None, choices=None, cli=True):
-    return field(default=default, metadata={"help": help, "range": range, "choices": choices, "cli": cli})
+
+# Which commands an option applies to: "extract" options change what is detected, embedded and tracked
+# (they need the video: `run` only); "group" options change how units become people (`run` and
+# `recluster`); "output" options change what is written; "system" options change how, not what.
+SCOPES = ("extract", "group", "output", "system")
+
+
+def _opt(default, help: str, range=None, choices=None, cli=True, scope="extract"):
+    if scope not in SCOPES:
+        raise ValueError(f"unknown scope {scope!r}")
+    return field(default=default, metadata={"help": help, "range": range, "choices": choices, "cli": cli,
+                                            "scope": scope})
 
 
 @dataclass
@@ -37,20 +49,21 @@ class Config:
     detect_max_side: int = _opt(0, "Downscale frames so their long side is at most this before face detection "
                                    "(0 = full resolution).", range=(0, 10000))
     min_face_size: int = _opt(20, "Ignore faces smaller than this many pixels (shorter box side).", range=(0, 10000))
-    # persons and clothing
-    person_detector: str = _opt("", "Person detector backend: '' (none) or 'yolo' (YOLOv8/YOLO11/YOLOX ONNX).")
-    person_detector_model: str = _opt("", "Person detector model name or path (empty = yolox-nano).")
-    person_threshold: float = _opt(0.4, "Minimum person detector confidence (0.25 also finds edge-cut people, "
-                                                      "but adds partial-body boxes).", range=(0.0, 1.0))
-    person_nms: float = _opt(0.45, "Person detector NMS IoU threshold.", range=(0.0, 1.0))
+    # bodies (person boxes) and clothing
+    body_detector: str = _opt("", "Body (person box) detector backend: '' (none) or 'yolo' (YOLOv8/YOLO11/YOLOX "
+                                  "ONNX).")
+    body_detector_model: str = _opt("", "Body detector model name or path (empty = yolox-nano).")
+    body_threshold: float = _opt(0.4, "Minimum body detector confidence (0.25 also finds edge-cut people, "
+                                      "but adds partial-body boxes).", range=(0.0, 1.0))
+    body_nms: float = _opt(0.45, "Body detector NMS IoU threshold.", range=(0.0, 1.0))
     clothing_embedder: str = _opt("", "Clothing embedder: '' (none), 'hsv-hist' (builtin colour histogram) or "
                                       "'reid' (OSNet-style ONNX re-ID).")
     clothing_embedder_model: str = _opt("", "Clothing embedder model name or path (empty = the backend's default).")
     clothing_weight: float = _opt(0.5, "Weight of clothing vs face evidence when grouping faces (0 = faces only).",
-                                  range=(0.0, 1.0))
+                                  range=(0.0, 1.0), scope="group")
     clothing_window_s: float = _opt(0.0, "Only trust clothing between appearances this close in time "
                                          "(0 = the whole video; clothes rarely change within an episode).",
-                                    range=(0.0, 1e7))
+                                    range=(0.0, 1e7), scope="group")
     upscale: str = _opt("", "Super-resolution model for small faces before embedding, e.g. fsrcnn-x2, espcn-x3, "
                             "lapsrn-x4, edsr-x4 ('' = off).")
     upscale_min_face: int = _opt(40, "Upscale faces whose shorter side is below this many pixels.", range=(1, 10000))
@@ -60,16 +73,24 @@ class Config:
     track_max_distance: float = _opt(0.0, "Maximum embedding cosine distance for linking a face to a track "
                                           "(0 = the embedder's same-person threshold).", range=(0.0, 2.0))
     # clustering
-    min_cluster_size: int = _opt(2, "HDBSCAN min_cluster_size, counted in tracks.", range=(2, 10000))
-    min_samples: int = _opt(1, "HDBSCAN min_samples (higher = more conservative, more noise).", range=(1, 10000))
+    min_cluster_size: int = _opt(2, "HDBSCAN min_cluster_size, counted in tracks.", range=(2, 10000),
+                                 scope="group")
+    min_samples: int = _opt(1, "HDBSCAN min_samples (higher = more conservative, more noise).",
+                            range=(1, 10000), scope="group")
     cluster_distance: float = _opt(0.0, "Cosine distance under which two groups of tracks are the same person "
-                                        "(0 = the embedder's calibrated default).", range=(0.0, 2.0))
+                                        "(0 = the embedder's calibrated default).", range=(0.0, 2.0), scope="group")
     min_person_detections: int = _opt(2, "A track not joined to any person needs this many detections to count "
-                                         "as a person of its own; shorter ones are noise (-1).", range=(1, 100000))
+                                         "as a person of its own; shorter ones are noise (-1).", range=(1, 100000),
+                                      scope="group")
     # outputs
     thumb_size: int = _opt(112, "Side of face thumbnails in pixels.", range=(16, 1024))
-    max_thumbs_per_person: int = _opt(12, "Face thumbnails kept per person.", range=(1, 10000))
-    models_dir: str = _opt("", "Extra folder to look for model files in (before FACECLUSTER_MODELS).")
+    max_thumbs_per_person: int = _opt(12, "Face thumbnails kept per person.", range=(1, 10000), scope="group")
+    models_dir: str = _opt("", "Extra folder to look for model files in (before FACECLUSTER_MODELS).", scope="system")
+    device: str = _opt("auto", "Where models run: 'cpu', 'cuda' (fails if no CUDA) or 'auto' (CUDA when onnxruntime-gpu "
+                               "sees a GPU, else the CPU with one notice).", choices=("auto", "cpu", "cuda"),
+                       scope="system")
+    workers: int = _opt(0, "Inference threads beside the decoder (0 = from the cores this process may use).",
+                        range=(0, 256), scope="system")
 
     def __post_init__(self):
         for f in dataclasses.fields(self):
@@ -94,9 +115,10 @@ class Config:
         return build_config(base=self.to_dict(), overrides=changes)
 
 
-def option_table() -> list[dataclasses.Field]:
-    """The fields of Config in declaration order: name, default, metadata (help, range, choices)."""
-    return list(dataclasses.fields(Config))
+def option_table(scopes: tuple[str, ...] | None = None) -> list[dataclasses.Field]:
+    """The fields of Config in declaration order: name, default, metadata (help, range, choices, scope);
+    only those of `scopes` when given."""
+    return [f for f in dataclasses.fields(Config) if scopes is None or f.metadata["scope"] in scopes]
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
@@ -117,13 +139,31 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     return flat
 
 
+# old option names still read from config files and Python callers (face/body/person naming of 0.2)
+RENAMED = {"person_detector": "body_detector", "person_detector_model": "body_detector_model",
+           "person_threshold": "body_threshold", "person_nms": "body_nms"}
+
+
+def _renamed(values: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for key, value in values.items():
+        new = RENAMED.get(key)
+        if new is not None:
+            log.warning("config option %r is now called %r; please rename it", key, new)
+            if new in values:
+                continue
+            key = new
+        out[key] = value
+    return out
+
+
 def build_config(config_file: str | Path | None = None, overrides: dict[str, Any] | None = None,
                  base: dict[str, Any] | None = None) -> Config:
     """Defaults < base < config file < overrides (None values in overrides are ignored)."""
-    values: dict[str, Any] = dict(base or {})
+    values: dict[str, Any] = _renamed(dict(base or {}))
     if config_file:
-        values.update(read_config_file(config_file))
-    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+        values.update(_renamed(read_config_file(config_file)))
+    values.update(_renamed({k: v for k, v in (overrides or {}).items() if v is not None}))
     known = {f.name for f in option_table()}
     unknown = sorted(set(values) - known)
     if unknown:

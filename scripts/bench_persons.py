@@ -30,8 +30,8 @@ BASE = {"face_detector": "yunet", "face_embedder": "arcface"}
 CLOTHING = {
     "face only": {},
     "face+hsv": {"clothing_embedder": "hsv-hist"},
-    "face+yolo+hsv": {"person_detector": "yolo", "clothing_embedder": "hsv-hist"},
-    "face+yolo+reid": {"person_detector": "yolo", "clothing_embedder": "reid"},
+    "face+yolo+hsv": {"body_detector": "yolo", "clothing_embedder": "hsv-hist"},
+    "face+yolo+reid": {"body_detector": "yolo", "clothing_embedder": "reid"},
 }
 TINY = dict(close=(0.022, 0.042), medium=(0.022, 0.042), wide=(0.022, 0.042))
 

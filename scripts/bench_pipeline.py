@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = {"builtin": (ROOT / "configs" / "default.toml", {}),
            "fast": (ROOT / "configs" / "fast.toml", {}),
            # the fast profile's face part alone (YuNet + MobileFaceNet), as issue 2 defined it
-           "fast-faces": (ROOT / "configs" / "fast.toml", {"person_detector": "", "clothing_embedder": ""})}
+           "fast-faces": (ROOT / "configs" / "fast.toml", {"body_detector": "", "clothing_embedder": ""})}
 
 
 def child(video: str, name: str, outdir: str) -> None:

@@ -21,7 +21,7 @@ MODELS, PHOTOS = SHARED / "models", SHARED / "media" / "photos"
 def make_config(**extra) -> Config:
     """Config pointing at the shared models, with extra settings."""
     # 0.25 (Ultralytics' default) also counts bus.jpg's edge-cut fourth person; the run default is 0.4
-    return Config(models_dir=str(MODELS), **({"person_threshold": 0.25} | extra))
+    return Config(models_dir=str(MODELS), **({"body_threshold": 0.25} | extra))
 
 
 def photo(name: str) -> np.ndarray:
@@ -33,7 +33,7 @@ def detectors():
     from facecluster.detect.yolo import YoloPersonDetector
     # 0.25 (Ultralytics' own default) so bus.jpg's 4th person, cut by the left edge, counts: it scores
     # 0.26 (yolox-nano) / 0.31 (yolov8n-int8); the pipeline default 0.4 avoids partial-body doubles in video
-    return {m: YoloPersonDetector(make_config(person_threshold=0.25), m) for m in ("yolox-nano", "yolov8n-int8")}
+    return {m: YoloPersonDetector(make_config(body_threshold=0.25), m) for m in ("yolox-nano", "yolov8n-int8")}
 
 
 @pytest.mark.parametrize("model", ["yolox-nano", "yolov8n-int8"])
@@ -51,7 +51,7 @@ def test_yolo_layout_auto_detection_and_threshold(detectors):
     assert (detectors["yolox-nano"].layout, detectors["yolox-nano"].decoded) == ("yolox", False)
     assert detectors["yolox-nano"].input_hw == (416, 416)
     assert (detectors["yolov8n-int8"].layout, detectors["yolov8n-int8"].input_hw) == ("v8", (640, 640))
-    strict = type(detectors["yolox-nano"])(make_config(person_threshold=0.4), model="yolox-nano")
+    strict = type(detectors["yolox-nano"])(make_config(body_threshold=0.4), model="yolox-nano")
     found = strict.detect(photo("bus.jpg"))
     assert len(found) == 3 and (found.scores >= 0.4).all()
 

@@ -119,7 +119,7 @@ def test_compare_person_crops_and_detections(tmp_path):
 def test_large_runs_take_the_scalable_path_with_the_same_result(monkeypatch):
     from facecluster import fusion
 
-    config = FAST.replace(person_detector="", clothing_embedder="")
+    config = FAST.replace(body_detector="", clothing_embedder="")
     dense = facecluster.run(VIDEOS / "secureface_rpi_test_3.avi", config)
     monkeypatch.setattr(fusion, "LARGE_UNITS", 0)
     scalable = facecluster.run(VIDEOS / "secureface_rpi_test_3.avi", config)

@@ -36,8 +36,8 @@ SHARED, FAST = (ROOT / ".." / "shared").resolve(), ROOT / "configs" / "fast.toml
 CLIP, FACES = SHARED / "media" / "videos" / "short_hamilton_clip.mp4", SHARED / "media" / "faces"
 PERSON_CLIPS = {"persons": SHARED / "media" / "videos" / "secureface_rpi_test_3.avi",  # 2 women, faces + bodies
                 "torso": SHARED / "media" / "videos" / "secureface_rpi_test_2.avi"}  # 1 woman, no face
-FACE_ONLY = {"person_detector": "", "clothing_embedder": "", "clothing_embedder_model": ""}
-WITH_PERSONS = {"person_detector": "yolo", "person_detector_model": "yolox-nano", "clothing_embedder": "hsv-hist",
+FACE_ONLY = {"body_detector": "", "clothing_embedder": "", "clothing_embedder_model": ""}
+WITH_PERSONS = {"body_detector": "yolo", "body_detector_model": "yolox-nano", "clothing_embedder": "hsv-hist",
                 "clothing_embedder_model": ""}
 EPISODE_FACES, EXAMPLES = FACES / "yywbxgl_video_faces", FACES / "face_recognition_examples" / "examples"
 pytestmark = pytest.mark.skipif(

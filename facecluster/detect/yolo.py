@@ -63,9 +63,9 @@ class YoloPersonDetector(Detector):
 
     def __init__(self, config: Config, model: str | None = None):
         super().__init__(config)
-        self.threshold = float(getattr(config, "person_threshold", 0.4))
-        self.nms_iou = float(getattr(config, "person_nms", 0.45))
-        name = model or getattr(config, "person_detector_model", "") or self.DEFAULT_MODEL
+        self.threshold = float(getattr(config, "body_threshold", 0.4))
+        self.nms_iou = float(getattr(config, "body_nms", 0.45))
+        name = model or getattr(config, "body_detector_model", "") or self.DEFAULT_MODEL
         resolved = resolve(name, config.models_dir or None)
         self.models.append(resolved)
         self._ultra = None

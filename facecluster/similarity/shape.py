@@ -43,12 +43,12 @@ class ShapeComparator(Comparator):
         if self._detectors is None:
             self._detectors = []
             if self.seed == "auto":
-                from ..backends import create_detector, create_person_detector
+                from ..backends import create_detector, create_body_detector
                 from ..config import Config
                 from ..errors import FaceclusterError
 
                 config = Config(models_dir=self.options.get("models_dir") or "")
-                for name, create in (("yolo", create_person_detector), ("yunet", create_detector)):
+                for name, create in (("yolo", create_body_detector), ("yunet", create_detector)):
                     try:
                         self._detectors.append((name, create(name, config)))
                     except (FaceclusterError, ImportError, AttributeError) as exc:
