@@ -14,7 +14,7 @@ _DETECTORS = {
     "yunet": ("facecluster.detect.yunet", "YuNetDetector", ("cv2",)),
     "scrfd": ("facecluster.detect.scrfd", "ScrfdDetector", ("onnxruntime",)),
 }
-_PERSON_DETECTORS = {
+_BODY_DETECTORS = {
     "yolo": ("facecluster.detect.yolo", "YoloPersonDetector", ("onnxruntime",)),
 }
 _EMBEDDERS = {
@@ -36,7 +36,7 @@ def _installed(table):
 
 DETECTORS = _installed(_DETECTORS)
 EMBEDDERS = _installed(_EMBEDDERS)
-PERSON_DETECTORS = _installed(_PERSON_DETECTORS)
+BODY_DETECTORS = _installed(_BODY_DETECTORS)
 CLOTHING_EMBEDDERS = _installed(_CLOTHING_EMBEDDERS)
 
 
@@ -60,7 +60,7 @@ def create_embedder(name: str, config: Config):
 
 
 def create_body_detector(name: str, config: Config):
-    return _create("person detector", _PERSON_DETECTORS, PERSON_DETECTORS, name, config)
+    return _create("body detector", _BODY_DETECTORS, BODY_DETECTORS, name, config)
 
 
 def create_clothing_embedder(name: str, config: Config):

@@ -14,7 +14,7 @@ import click
 from .. import __version__
 from ..errors import FaceclusterError
 
-SUBCOMMAND_MODULES = ["run", "models_cmd", "similarity_cmd", "evaluate_cmd", "results_cmd"]
+SUBCOMMAND_MODULES = ["run", "models_cmd", "backends_cmd", "similarity_cmd", "evaluate_cmd", "results_cmd"]
 
 
 class FaceclusterGroup(click.Group):

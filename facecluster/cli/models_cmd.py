@@ -77,18 +77,4 @@ def verify_cmd(names, models_dir):
         raise ModelError(f"{len(failed)} model(s) failed verification: {', '.join(failed)}")
 
 
-@click.command("backends")
-def backends_cmd():
-    """List the detector and embedder backends installed here."""
-    from .. import backends as b
-
-    for title, table, available in (("face detectors", b._DETECTORS, b.DETECTORS),
-                                    ("face embedders", b._EMBEDDERS, b.EMBEDDERS),
-                                    ("person detectors", b._PERSON_DETECTORS, b.PERSON_DETECTORS),
-                                    ("clothing embedders", b._CLOTHING_EMBEDDERS, b.CLOTHING_EMBEDDERS)):
-        click.echo(f"{title}:")
-        for name in table:
-            click.echo(f"  {name:<10} {'installed' if name in available else 'not installed'}")
-
-
-COMMANDS = [models_group, backends_cmd]
+COMMANDS = [models_group]
