@@ -13,49 +13,46 @@ from pathlib import Path
 import numpy as np
 
 from .config import Config
-from .errors import InputError
+from .errors import ConfigError, InputError
+from .grouping import Fusion
 from .types import Detections, l2_normalize
 
 
-def _sub(a: np.ndarray | None, b: np.ndarray | None, same_distance: float | None) -> dict | None:
-    if a is None or b is None or not same_distance:
+def _sub(a: np.ndarray | None, b: np.ndarray | None) -> float | None:
+    if a is None or b is None or np.isnan(a).any() or np.isnan(b).any():
         return None
-    sim = float(l2_normalize(a) @ l2_normalize(b))
-    return {"similarity": round(sim, 4), "relative_distance": round((1 - sim) / same_distance, 4)}
+    return float(l2_normalize(a) @ l2_normalize(b))
 
 
-def _verdict(face: dict | None, clothing: dict | None, weight: float) -> dict:
-    if face and clothing:
-        z = (1 - weight) * face["relative_distance"] + weight * clothing["relative_distance"]
-    elif face or clothing:
-        z = (face or clothing)["relative_distance"]
-    else:
-        return {"relative_distance": None, "same_person": None}
-    return {"relative_distance": round(z, 4), "same_person": bool(z < 1.0)}
+def _scores(face: float | None, clothing: float | None, fusion: Fusion) -> dict:
+    """Face and clothing sub-scores and the verdict, by the rule grouping uses (grouping.evidence)."""
+    pair = fusion.pair(face, clothing)
+
+    def sub(sim, z):
+        return None if sim is None else {"similarity": round(sim, 4), "relative_distance": round(z, 4)}
+
+    z = pair["relative_distance"]
+    return {"face": sub(face, pair["face_z"]), "clothing": sub(clothing, pair["clothing_z"]),
+            "relative_distance": None if z is None else round(z, 4), "same_person": pair["same_person"]}
 
 
 def compare_detections(folder, a: int, b: int) -> dict:
     """Sub-scores of two detection ids of a run (face rows use their face and clothing vectors; body rows
     their clothing and the face seen with them)."""
-    from .results.outdir import load
-    from .results.search import _unknown_detection, _vectors_by_row
+    from .results.search import _load, vectors_by_row
+    from .results.state import grouping_options
 
-    out = load(folder)
-    faces, clothing = _vectors_by_row(out, out.faces), _vectors_by_row(out, out.clothing())
-    row_of = {int(d): i for i, d in enumerate(out.table["detection_id"])}
+    stored, config = _load(folder)
+    table = stored.table
+    faces, clothing = vectors_by_row(stored, "face"), vectors_by_row(stored, "clothing")
     vectors = []
     for det in (a, b):
-        if det not in row_of:
-            raise _unknown_detection(out, det)
-        row = row_of[det]
-        face = faces.get(row)
-        link = int(out.table.get("face_detection_id", np.full(row + 1, -1))[row])
-        if face is None and link >= 0:
-            face = faces.get(row_of.get(link, -1))
-        vectors.append((face, clothing.get(row)))
-    face = _sub(vectors[0][0], vectors[1][0], out.same_person_distance)
-    cloth = _sub(vectors[0][1], vectors[1][1], out.clothing_same_person_distance)
-    return {"a": a, "b": b, "face": face, "clothing": cloth} | _verdict(face, cloth, out.config.clothing_weight)
+        if not 0 <= det < len(table):
+            raise ConfigError(f"no detection {det} in {folder}; detection ids are 0..{len(table) - 1}")
+        row = det if table.is_face[det] or table.face_detection_id[det] < 0 else int(table.face_detection_id[det])
+        vectors.append((None if faces is None else faces[row], None if clothing is None else clothing[det]))
+    fusion = grouping_options(config, stored.extraction)[0].fusion
+    return {"a": a, "b": b, **_scores(_sub(vectors[0][0], vectors[1][0]), _sub(vectors[0][1], vectors[1][1]), fusion)}
 
 
 def _read(path) -> np.ndarray:
@@ -71,13 +68,14 @@ def compare_crops(image_a, image_b, config: Config | None = None) -> dict:
     """Sub-scores of two person crops (paths or BGR arrays): the largest face in each (face detector +
     embedder of `config`) and the whole crop as the person's clothing (config's clothing embedder, or the
     colour histogram when none is set)."""
-    from .backends import create_clothing_embedder, create_detector, create_embedder
+    from . import registry
 
     config = config or Config()
     images = [img if isinstance(img, np.ndarray) else _read(img) for img in (image_a, image_b)]
-    detector = create_detector(config.face_detector, config)
-    embedder = create_embedder(config.face_embedder, config)
-    clothing = create_clothing_embedder(config.clothing_embedder or "hsv-hist", config)
+    detector = registry.create("face-detector", config.face_detector, registry.options_for("face-detector", config))
+    embedder = registry.create("face-embedder", config.face_embedder, registry.options_for("face-embedder", config))
+    clothing = registry.create("clothing-embedder", config.clothing_embedder or "hsv-hist",
+                               registry.options_for("clothing-embedder", config))
     face_vectors, cloth_vectors = [], []
     for image in images:
         found = detector.detect(image)
@@ -85,7 +83,6 @@ def compare_crops(image_a, image_b, config: Config | None = None) -> dict:
         h, w = image.shape[:2]
         whole = Detections(np.array([[0, 0, w, h]], np.float32), np.ones(1, np.float32))
         cloth_vectors.append(clothing.embed(image, whole)[0])
-    face_distance = config.cluster_distance or embedder.SAME_PERSON_DISTANCE
-    face = _sub(face_vectors[0], face_vectors[1], face_distance)
-    cloth = _sub(cloth_vectors[0], cloth_vectors[1], clothing.SAME_PERSON_DISTANCE)
-    return {"face": face, "clothing": cloth} | _verdict(face, cloth, config.clothing_weight)
+    fusion = Fusion(config.cluster_distance or embedder.SAME_PERSON_DISTANCE, clothing.SAME_PERSON_DISTANCE,
+                    config.clothing_weight, config.clothing_veto)
+    return _scores(_sub(face_vectors[0], face_vectors[1]), _sub(cloth_vectors[0], cloth_vectors[1]), fusion)

@@ -3,7 +3,7 @@ faces, who appears with whom, and the settings and model files (with sha256) tha
 
 Why it is built this way: it must open from file:// with no network (inline CSS, no scripts, no CDN),
 show names and paths as text whatever they contain (Jinja2 autoescape), and stay small and fast for long
-episodes: thumbnails are relative <img loading="lazy"> links to thumbs/faces/ (thumbs/persons/ for a
+episodes: thumbnails are relative <img loading="lazy"> links to thumbs/faces/ (thumbs/bodies/ for a
 person seen only as a body), capped per person, never inlined; timeline segments of one person that
 touch are drawn as one rect; co-appearance is listed as the top pairs, not a P x P matrix.
 
@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 
-from . import store
 
 TEMPLATE = "report.html.j2"
 PLOT_X0, PLOT_X1, ROW_H, AXIS_H, PIXEL = 170.0, 990.0, 18.0, 24.0, 2.0
@@ -48,10 +47,11 @@ def _environment():
     return env
 
 
-def _columns(table: dict) -> dict[str, np.ndarray]:
-    """The columns the report uses, over face and person rows; "face" marks the face rows."""
-    out = {c: np.asarray(table[c]) for c in ("detection_id", "frame_index", "time_s", "track_id", "person_id")}
-    out["face"] = np.asarray(table["kind"]).astype(str) == "face"
+def _columns(table) -> dict[str, np.ndarray]:
+    """The columns the report uses, over face and body rows; "face" marks the face rows."""
+    out = {c: np.asarray(getattr(table, c)) for c in ("detection_id", "frame_index", "time_s", "track_id",
+                                                      "person_id")}
+    out["face"] = table.is_face
     return out
 
 
@@ -94,7 +94,7 @@ def _thumbs(t: dict, rows: np.ndarray, cap: int) -> list[dict]:
     (spread over time), then more evenly over time; ordered by time."""
     faces = rows[t["face"][rows]]
     rows = faces if len(faces) else rows
-    folder = "faces" if len(faces) else "persons"
+    folder = "faces" if len(faces) else "bodies"
     rows = rows[np.argsort(t["time_s"][rows], kind="stable")]
     tracks = t["track_id"][rows]
     firsts = [rows[tracks == k] for k in np.unique(tracks)]
@@ -108,7 +108,7 @@ def _thumbs(t: dict, rows: np.ndarray, cap: int) -> list[dict]:
         chosen = list(chosen) + list(extra)
     chosen = sorted(set(int(c) for c in chosen), key=lambda r: t["time_s"][r])
     return [{"src": f"thumbs/{folder}/{int(t['detection_id'][r])}.jpg", "id": int(t["detection_id"][r]),
-             "track": int(t["track_id"][r]), "time": fmt_time(t["time_s"][r]), "body": folder == "persons"}
+             "track": int(t["track_id"][r]), "time": fmt_time(t["time_s"][r]), "body": folder == "bodies"}
             for r in chosen]
 
 
@@ -124,16 +124,13 @@ def _coappearance(t: dict, index: dict[int, int]) -> np.ndarray:
     return np.rint(m.T @ m).astype(np.int64)
 
 
-def build_context(folder: Path, table: dict, people: list[dict], manifest: dict, edits: list) -> dict:
+def build_context(folder: Path, table, people: list[dict], manifest: dict, edits: list) -> dict:
     t = _columns(table)
     config = manifest.get("config", {})
     fps = float(config.get("fps") or 1.0)
     step = 1.0 / fps
     info = manifest.get("input", {})
-    duration = float(info.get("duration_s") or 0.0)
-    if config.get("max_seconds"):
-        duration = min(duration or config["max_seconds"], config["max_seconds"])
-    duration = max(duration, float(t["time_s"].max()) + step if len(t["time_s"]) else 0.0, 1e-3)
+    duration = max(float(manifest.get("analysed_seconds") or info.get("duration_s") or 0.0), 1e-3)
     index = {int(p["id"]): i for i, p in enumerate(people)}
     label = {int(p["id"]): p.get("name") or f"person {p['id']}" for p in people}
     segments = _segments(t, index, step)
@@ -148,8 +145,7 @@ def build_context(folder: Path, table: dict, people: list[dict], manifest: dict,
         pid = int(p["id"])
         others = [j for j in np.argsort(-co[i]) if j != i and co[i, j] > 0][:3]
         cards.append({**p, "label": label[pid], "color": color(pid), "y": AXIS_H + i * ROW_H,
-                      "person_detections": int(p.get("person_detections") or 0),
-                      "body_thumbnail": "/persons/" in (p.get("thumbnail") or ""),
+                      "body_thumbnail": "/bodies/" in (p.get("thumbnail") or ""),
                       "together": [(people[j]["id"], label[int(people[j]["id"])], int(co[i, j])) for j in others],
                       "path": _path(segments[i], scale, AXIS_H + (i + 0.5) * ROW_H),
                       "segments": len(segments[i]),
@@ -174,17 +170,7 @@ def build_context(folder: Path, table: dict, people: list[dict], manifest: dict,
     }
 
 
-def write_report(folder, *, table: dict | None = None, people: list[dict] | None = None,
-                 manifest: dict | None = None) -> Path:
-    """Render OUTDIR/report.html from people.json, manifest.json, detections.csv and edits.json (pass
-    any of the first three to skip reading them); written atomically. Returns its path."""
-    from .results.edits import read_edits
-    from .results.outdir import read_json, write_text
-
-    folder = Path(folder)
-    manifest = manifest if manifest is not None else read_json(folder / store.MANIFEST)
-    people = people if people is not None else read_json(folder / "people.json").get("people", [])
-    table = table if table is not None else store.read_detections(folder)
-    context = build_context(folder, table, people, manifest, read_edits(folder))
-    html = _environment().get_template(TEMPLATE).render(**context)
-    return write_text(folder / "report.html", html)
+def render_report(folder, table, people: list[dict], manifest: dict, edits: list, frames=None) -> str:
+    """report.html as text, from the data a commit is about to write (it never reads OUTDIR's files)."""
+    context = build_context(Path(folder), table, people, manifest, edits)
+    return _environment().get_template(TEMPLATE).render(**context)

@@ -57,6 +57,17 @@ class Tracker:
             track.detection_ids.append(int(detection_ids[i]))
         return ids
 
+    def state(self) -> dict:
+        """JSON-able state, so a resumed run links the next frames exactly as an uninterrupted one."""
+        return {"shot": self.shot, "sample": self.sample, "next_id": self.next_id,
+                "active": [{"id": t.id, "box": t.box.tolist(), "emb_sum": t.emb_sum.tolist(),
+                            "last_sample": t.last_sample} for t in self.active]}
+
+    def restore(self, state: dict) -> None:
+        self.shot, self.sample, self.next_id = state["shot"], state["sample"], state["next_id"]
+        self.active = [_Active(a["id"], np.asarray(a["box"], np.float32), np.asarray(a["emb_sum"], np.float32),
+                               a["last_sample"]) for a in state["active"]]
+
     def _match(self, boxes, embeddings) -> np.ndarray:
         means = l2_normalize(np.stack([t.emb_sum for t in self.active]))
         dist = 1.0 - means @ l2_normalize(embeddings).T  # (tracks, detections)
@@ -69,3 +80,35 @@ class Tracker:
             if allowed[r, c]:
                 ids[c] = self.active[r].id
         return ids
+
+
+def join_tracks(track_id: np.ndarray, frame_index: np.ndarray, is_face: np.ndarray,
+                links: np.ndarray) -> np.ndarray:
+    """Units: face tracks and body tracks joined through (face row, body row) association `links` (K, 2),
+    never joining two tracks that hold faces in the same frame. Returns a unit id per row, 0..U-1 in order
+    of first row."""
+    tracks, track_of_row = np.unique(track_id, return_inverse=True)
+    parent = np.arange(len(tracks))
+    face_frames = [set() for _ in tracks]
+    for t, f in zip(track_of_row[is_face].tolist(), frame_index[is_face].tolist()):
+        face_frames[t].add(f)
+
+    def root(t):
+        while parent[t] != t:
+            parent[t] = parent[parent[t]]
+            t = parent[t]
+        return t
+
+    for a, b in np.asarray(links, np.int64).reshape(-1, 2).tolist():
+        ra, rb = root(track_of_row[a]), root(track_of_row[b])
+        if ra != rb and not (face_frames[ra] & face_frames[rb]):
+            if len(face_frames[ra]) < len(face_frames[rb]):
+                ra, rb = rb, ra
+            parent[rb] = ra
+            face_frames[ra] |= face_frames[rb]
+            face_frames[rb] = set()
+    roots = np.array([root(t) for t in range(len(tracks))], np.int64)[track_of_row]
+    _, first = np.unique(roots, return_index=True)
+    order = np.full(len(tracks), -1, np.int64)
+    order[roots[np.sort(first)]] = np.arange(len(first))
+    return order[roots]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import signal
 import sys
 import traceback
 
@@ -29,8 +30,19 @@ class FaceclusterGroup(click.Group):
             click.echo(f"facecluster: error: {exc}", err=True)
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
-            click.echo("facecluster: interrupted", err=True)
+            click.echo("facecluster: interrupted; nothing was half-written. Run the same command again to continue "
+                       "(a run picks up where it stopped)", err=True)
             sys.exit(130)
+
+
+def _stop_on_signal(signum, frame):
+    raise KeyboardInterrupt  # same clean stop as Ctrl-C: checkpoints are kept, commits finish or roll back
+
+
+def setup_signals() -> None:
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), _stop_on_signal)
 
 
 def setup_logging(verbose: int, quiet: bool) -> None:
@@ -56,6 +68,7 @@ def main(ctx, verbose, quiet):
     5 output problem, 6 missing optional package, 130 interrupted.
     """
     setup_logging(verbose, quiet)
+    setup_signals()
     ctx.obj = {"quiet": quiet, "verbose": verbose}
 
 

@@ -9,9 +9,12 @@ from ..config import option_table
 _TYPES = {float: float, int: int, str: str, bool: bool}
 
 
-def config_options(func):
-    """Add one --option per config field (default None, so only what the user typed overrides)."""
-    for f in reversed(option_table()):
+def config_options(func=None, *, scopes: tuple[str, ...] | None = None):
+    """Add one --option per config field of `scopes` (all by default), default None so only what the user
+    typed overrides. Usable as @config_options or @config_options(scopes=("group",))."""
+    if func is None:
+        return lambda f: config_options(f, scopes=scopes)
+    for f in reversed(option_table(scopes)):
         if not f.metadata.get("cli", True):
             continue
         meta = f.metadata
@@ -19,10 +22,26 @@ def config_options(func):
         if meta.get("range"):
             help_text += f"; range {meta['range'][0]}..{meta['range'][1]}"
         help_text += "]"
-        kind = click.Choice(meta["choices"]) if meta.get("choices") else _TYPES[type(f.default)]
+        kind = click.Choice(meta["choices"]) if meta.get("choices") else _backend_choice(f.name) or \
+            _TYPES[type(f.default)]
         func = click.option("--" + f.name.replace("_", "-"), f.name, type=kind, default=None,
                             help=help_text)(func)
     return func
+
+
+# options naming a backend: a wrong name fails while the command line is parsed, listing the valid ones
+_BACKEND_OPTIONS = {"face_detector": "face-detector", "face_embedder": "face-embedder",
+                    "body_detector": "body-detector", "clothing_embedder": "clothing-embedder"}
+
+
+def _backend_choice(name: str):
+    kind = _BACKEND_OPTIONS.get(name)
+    if kind is None:
+        return None
+    from .. import registry
+
+    optional = name in ("body_detector", "clothing_embedder")
+    return click.Choice(([""] if optional else []) + registry.names(kind))
 
 
 def overrides_from(kwargs: dict) -> dict:

@@ -25,8 +25,8 @@ def _t(seconds) -> str:
 
 def _person_line(p: dict) -> str:
     name = f" {p['name']!r}" if p.get("name") else ""
-    bodies = f" + {p['person_detections']} bodies" if p.get("person_detections") else ""
-    return (f"  person {p['id']:>3}{name}: {p['detections']:>5} faces{bodies} in {p['tracks']} track(s), "
+    bodies = f" + {p['bodies']} bodies" if p.get("bodies") else ""
+    return (f"  person {p['id']:>3}{name}: {p['faces']:>5} faces{bodies} in {len(p['units'])} unit(s), "
             f"screen time {_t(p['screen_time_s'])}, seen {_t(p['first_seen_s'])} - {_t(p['last_seen_s'])}")
 
 
@@ -37,7 +37,7 @@ def _echo_people(people: list[dict]) -> None:
 
 @click.command("recluster")
 @OUTDIR
-@config_options
+@config_options(scopes=("group",))
 def recluster_cmd(outdir, **options):
     """Group the faces (and bodies) stored in OUTDIR again with new clustering options, without the video.
 
@@ -45,14 +45,12 @@ def recluster_cmd(outdir, **options):
     --min-samples, --min-person-detections, --clothing-weight, --clothing-window-s,
     --max-thumbs-per-person). Names, merges and splits made with label/merge/split are re-applied.
     All outputs in OUTDIR are rewritten."""
-    from ..results import load, read_edits, recluster
+    from ..results import recluster
 
-    before = len(load(outdir).people)
     started = time.perf_counter()
     people = recluster(outdir, overrides_from(options))
     took = time.perf_counter() - started
-    click.echo(f"people: {before} -> {len(people)} in {took:.2f} s "
-               f"({len(read_edits(outdir))} edit(s) re-applied) -> {outdir / 'report.html'}")
+    click.echo(f"{len(people)} people in {took:.2f} s -> {outdir / 'report.html'}")
     _echo_people(people)
 
 
@@ -87,19 +85,19 @@ def merge_cmd(outdir, people):
 @click.option("--by", "by", type=click.Choice(["track", "strict"]), default="track", show_default=True,
               help="track: every track becomes its own person; strict: re-cluster the person's tracks "
                    "with a smaller distance.")
-@click.option("--tracks", default=None,
-              help="Comma-separated track ids (units: face and/or body tracks; see the tooltips in report.html) "
-                   "to move into a new person.")
-def split_cmd(outdir, person, by, tracks):
-    """Split PERSON into several people. Splits are kept when you recluster."""
+@click.option("--units", "--tracks", "units", default=None,
+              help="Comma-separated unit ids (a face track with the body it was seen in; unit_id in detections.csv "
+                   "and the tooltips in report.html) to move into a new person.")
+def split_cmd(outdir, person, by, units):
+    """Split PERSON into several people. Splits are kept when you recluster or run again."""
     from ..errors import ConfigError
     from ..results import split
 
     try:
-        moved = [int(t) for t in tracks.split(",") if t.strip()] if tracks else None
+        moved = [int(t) for t in units.split(",") if t.strip()] if units else None
     except ValueError:
-        raise ConfigError(f"--tracks must be comma-separated track ids like 4,9; got {tracks!r}") from None
-    parts = split(outdir, person, by=by, tracks=moved)
+        raise ConfigError(f"--units must be comma-separated unit ids like 4,9; got {units!r}") from None
+    parts = split(outdir, person, by=by, units=moved)
     click.echo(f"person {person} is now {len(parts)} people:")
     _echo_people(parts)
 
@@ -161,14 +159,47 @@ def similar_cmd(outdir, detection_id, top, as_json):
                    f"{', '.join(scores)}")
 
 
+@click.command("not-person")
+@OUTDIR
+@click.argument("detection_id", type=int)
+def not_person_cmd(outdir, detection_id):
+    """DETECTION_ID is not the person it was given to: its unit leaves that person for good."""
+    from ..results import not_person
+
+    p = not_person(outdir, detection_id)
+    click.echo(f"detection {detection_id} is now with:")
+    click.echo(_person_line(p))
+
+
+@click.command("assign")
+@OUTDIR
+@click.argument("person", type=int)
+@click.argument("detection_ids", nargs=-1, required=True, type=int)
+def assign_cmd(outdir, person, detection_ids):
+    """Give sightings (e.g. unassigned faces or bodies: detection ids) to PERSON."""
+    from ..results import assign
+
+    click.echo(_person_line(assign(outdir, list(detection_ids), person)))
+
+
+@click.command("undo")
+@OUTDIR
+@click.option("--edit", "edit_id", type=int, default=None, help="The edit id to undo [default: the latest].")
+def undo_cmd(outdir, edit_id):
+    """Undo a correction (the latest by default; see edits.json). An undo can be undone too."""
+    from ..results import undo
+
+    done = undo(outdir, edit_id)
+    click.echo(f"edit {done['target']} undone")
+
+
 @click.command("report")
 @OUTDIR
 def report_cmd(outdir):
-    """Write OUTDIR/report.html again from the files in OUTDIR."""
-    from ..report import write_report
-    from ..results import check_folder
+    """Write OUTDIR/report.html (and every other exported file) again from the stored run."""
+    from ..results.state import rewrite
 
-    click.echo(str(write_report(check_folder(outdir))))
+    click.echo(str(rewrite(outdir) / "report.html"))
 
 
 @click.command("annotate")
@@ -227,5 +258,5 @@ def compare_persons_cmd(first, second, third, config_file, as_json):
                                f"(relative distance {result['relative_distance']:.2f}; < 1 = same)"))
 
 
-COMMANDS = [recluster_cmd, label_cmd, merge_cmd, split_cmd, find_cmd, similar_cmd, report_cmd, annotate_cmd,
-            compare_persons_cmd]
+COMMANDS = [recluster_cmd, label_cmd, merge_cmd, split_cmd, not_person_cmd, assign_cmd, undo_cmd, find_cmd,
+            similar_cmd, report_cmd, annotate_cmd, compare_persons_cmd]

@@ -18,11 +18,13 @@ def _fmt_time(seconds: float) -> str:
 @click.command("run")
 @click.argument("video", type=click.Path(path_type=Path))
 @click.option("-o", "--output", "output", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Output folder [default: VIDEO name + '.facecluster' in the current folder].")
+              help="Output folder [default: VIDEO name + '.facecluster' in the current folder]. Running again "
+                   "into it keeps your corrections (edits.json) and any files you added; an interrupted run "
+                   "continues where it stopped.")
 @click.option("-c", "--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="TOML config file (e.g. configs/fast.toml); command-line options override it.")
+              help="TOML config file; command-line options override it.")
 @click.option("--overwrite/--no-overwrite", default=True, show_default=True,
-              help="Replace an earlier facecluster output in the output folder.")
+              help="Replace the results of an earlier run in the output folder (corrections are kept).")
 @click.option("--print-config", is_flag=True, help="Print the effective config as TOML and exit.")
 @click.option("--annotate", "annotate_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the video with boxes and person labels to this file (.mp4/.mkv/.avi/.mov).")
@@ -30,15 +32,18 @@ def _fmt_time(seconds: float) -> str:
 @click.pass_context
 def run_cmd(ctx, video, output, config_file, overwrite, print_config, annotate_path, **options):
     """Find and group the people in VIDEO (mp4, avi, mkv, mov, webm, GIF)."""
+    from ..errors import OutputError
     from ..pipeline import run
-    from ..store import check_output_dir
+    from ..runfolder import RunFolder
 
     config = build_config(config_file, overrides_from(options))
     if print_config:
         click.echo(to_toml(config), nl=False)
         return
     output = output or Path(f"{video.stem}.facecluster")
-    check_output_dir(output, overwrite=overwrite)
+    if not overwrite and RunFolder(output).state() == "ours" and (output / "manifest.json").exists():
+        raise OutputError(f"{output} already holds results; pass --overwrite to replace them (your corrections in "
+                          f"edits.json are kept either way)")
     quiet = ctx.obj.get("quiet", False)
     hook = ProgressHook(enabled=not quiet)
     try:
@@ -52,10 +57,18 @@ def run_cmd(ctx, video, output, config_file, overwrite, print_config, annotate_p
     if quiet:
         return
     m = result.manifest
-    click.echo(f"{len(result.people)} people, {m['counts']['face_detections']} faces in "
-               f"{m['counts']['sampled_frames']} sampled frames ({m['speed_x_realtime']}x real time) -> {output}")
+    counts = m["counts"]
+    click.echo(f"{len(result.people)} people, {counts['face_detections']} faces"
+               + (f" and {counts['body_detections']} bodies" if counts.get("body_detections") else "")
+               + f" in {counts['sampled_frames']} sampled frames ({m['speed_x_realtime']}x real time) -> {output}")
+    if m.get("resumed_frames"):
+        click.echo(f"  continued an interrupted run: {m['resumed_frames']} sampled frames were already done")
+    corrections = (m.get("grouping") or {}).get("corrections")
+    if corrections:
+        click.echo(f"  re-applied {corrections} correction(s) from {output / 'edits.json'}")
     for p in result.people:
-        click.echo(f"  person {p['id']:>3}: {p['detections']:>5} faces, screen time {_fmt_time(p['screen_time_s'])}, "
+        name = f" {p['name']!r}" if p.get("name") else ""
+        click.echo(f"  person {p['id']:>3}{name}: {p['faces']:>5} faces, screen time {_fmt_time(p['screen_time_s'])}, "
                    f"seen {_fmt_time(p['first_seen_s'])} - {_fmt_time(p['last_seen_s'])}")
 
 

@@ -1,67 +1,50 @@
-"""`facecluster eval`: score a run's detections.csv against a synthetic episode's truth JSON.
+"""`facecluster eval`: score a run against a synthetic episode's truth JSON.
 
 Why this shape: the pipeline only looks at sampled frames, so truth is compared only at the frames the
-run sampled (the frame_index values in detections.csv, plus `sampled_frames` from manifest.json when the
-run records it, so sampled frames where nothing was found still count against recall). Faces and persons
-are scored separately: detection recall/precision from per-frame IoU matching, then clustering metrics
+run sampled (all of them, also those where nothing was found, so they still count against recall). Faces
+and bodies (the truth's "person" boxes) are scored separately: detection recall/precision from per-frame IoU matching, then clustering metrics
 on the matched (true identity, predicted person) pairs. See metrics.py for the definitions.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import os
 from collections import defaultdict
 from pathlib import Path
 
+import numpy as np
+
 from ..errors import InputError, OutputError
 from . import metrics
 from .synth import load_truth
 
-log = logging.getLogger("facecluster")
+log = logging.getLogger(__name__)
 
-COLUMNS = ["detection_id", "frame_index", "time_s", "kind", "x1", "y1", "x2", "y2", "score", "track_id",
-           "person_id"]
-KINDS = {"face": "faces", "person": "persons"}
+KINDS = {"face": "faces", "person": "persons"}  # truth kind -> result key; a truth "person" is a body row
 TAGS = ("tiny", "occluded", "blur", "partial", "back")
 
 
-def read_detections(outdir) -> dict[str, dict[int, list[tuple[int, list[float]]]]]:
-    """kind -> frame index -> [(person_id, box)] from OUTDIR/detections.csv."""
-    path = Path(outdir) / "detections.csv"
-    if not path.is_file():
-        raise InputError(f"{path} not found; give the output folder of `facecluster run VIDEO -o OUTDIR`")
-    out: dict[str, dict[int, list]] = {k: defaultdict(list) for k in KINDS}
-    with open(path, newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        if (reader.fieldnames or [])[:len(COLUMNS)] != COLUMNS:
-            raise InputError(f"{path} must start with the columns {','.join(COLUMNS)}; it has "
-                             f"{','.join(reader.fieldnames or [])}; re-run `facecluster run`")
-        for line, row in enumerate(reader, start=2):
-            if row["kind"] not in KINDS:
-                continue
-            try:
-                box = [float(row[c]) for c in ("x1", "y1", "x2", "y2")]
-                person = int(float(row["person_id"])) if row["person_id"] not in ("", None) else metrics.NOISE
-                out[row["kind"]][int(row["frame_index"])].append((person, box))
-            except (TypeError, ValueError):
-                raise InputError(f"{path} line {line}: bad number in {dict(row)}; re-run `facecluster run`") from None
-    return {k: dict(v) for k, v in out.items()}
+def predictions(table, kind: str) -> dict[int, list[tuple[int, list[float]]]]:
+    """frame index -> [(person_id, box)] of one kind of row ("face" or, for truth persons, "body")."""
+    rows = np.flatnonzero(table.kind == ("face" if kind == "face" else "body"))
+    out: dict[int, list] = defaultdict(list)
+    boxes = table.boxes
+    for r in rows.tolist():
+        person = int(table.person_id[r])
+        out[int(table.frame_index[r])].append((person if person >= 0 else metrics.NOISE, boxes[r].tolist()))
+    return dict(out)
 
 
-def _sampled_frames(outdir, predictions: dict) -> set[int]:
-    frames = {f for per_frame in predictions.values() for f in per_frame}
-    manifest = Path(outdir) / "manifest.json"
-    if manifest.is_file():
-        try:
-            recorded = json.loads(manifest.read_text(encoding="utf-8")).get("sampled_frames")
-        except (OSError, ValueError):
-            recorded = None
-        if isinstance(recorded, list):
-            frames |= {int(f) for f in recorded}
-    return frames
+def read_run(outdir):
+    """(table with person ids, sampled frame indices) of a facecluster OUTDIR."""
+    from ..runfolder import RunFolder
+
+    rf = RunFolder(outdir)
+    with rf.reading():
+        stored = rf.load()
+    return stored.table, set(stored.extraction.frames[:, 0].astype(int).tolist())
 
 
 def _truth_by_kind(truth: dict) -> dict[str, dict[int, list]]:
@@ -76,22 +59,37 @@ def _truth_by_kind(truth: dict) -> dict[str, dict[int, list]]:
 
 def evaluate(outdir, truth_json, iou: float = 0.5, json_path=None, write: bool = True) -> dict:
     """Score OUTDIR against TRUTH; write the result to `json_path` (default OUTDIR/eval.json) if `write`."""
+    table, frames = read_run(outdir)
+    result = score(table, frames, truth_json, iou)
+    result["outdir"] = str(outdir)
+    if write:
+        path = Path(json_path) if json_path else Path(outdir) / "eval.json"
+        tmp = path.with_name(f".{path.name}.partial")
+        try:
+            tmp.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+            os.replace(tmp, path)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise OutputError(f"cannot write {path} ({exc.strerror}); give a writable --json path") from None
+        result["json"] = str(path)
+    return result
+
+
+def score(table, frames: set[int], truth_json, iou: float = 0.5) -> dict:
+    """Detection and clustering metrics of a run table (person ids filled) at its sampled frames."""
     truth = load_truth(truth_json)
-    predictions = read_detections(outdir)
-    frames = _sampled_frames(outdir, predictions)
     n_frames = len(truth["frames"])
     beyond = sorted(f for f in frames if not 0 <= f < n_frames)
     if beyond:
-        raise InputError(f"frame_index {beyond[0]} in {outdir} is outside the truth's {n_frames} frames: "
-                         f"is {truth_json} the truth of the video that {outdir} was made from?")
+        raise InputError(f"frame_index {beyond[0]} is outside the truth's {n_frames} frames: is {truth_json} the "
+                         f"truth of the video that was run?")
     if not frames:
-        log.warning("eval: %s has no detections; every truth box of the episode is compared", outdir)
+        log.warning("eval: the run sampled no frames; every truth box of the episode is compared")
         frames = set(range(n_frames))
     truths = _truth_by_kind(truth)
-    result = {"outdir": str(outdir), "truth": str(truth_json), "video": truth["video"], "iou": iou,
-              "sampled_frames": len(frames)}
+    result = {"truth": str(truth_json), "video": truth["video"], "iou": iou, "sampled_frames": len(frames)}
     for kind, key in KINDS.items():
-        t, p = truths[kind], predictions[kind]
+        t, p = truths[kind], predictions(table, kind)
         m = metrics.match_frames(t, p, frames, iou)
         hit = {(f, i) for f, i, _, _ in m["matches"]}
         by_tag = {}
@@ -111,16 +109,6 @@ def evaluate(outdir, truth_json, iou: float = 0.5, json_path=None, write: bool =
                        "true_in_sampled_frames": len({o[0][0] for f in frames for o in t.get(f, ())}),
                        "predicted": metrics.people_count(persons)},
         }
-    if write:
-        path = Path(json_path) if json_path else Path(outdir) / "eval.json"
-        tmp = path.with_name(f".{path.name}.partial")
-        try:
-            tmp.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-            os.replace(tmp, path)
-        except OSError as exc:
-            tmp.unlink(missing_ok=True)
-            raise OutputError(f"cannot write {path} ({exc.strerror}); give a writable --json path") from None
-        result["json"] = str(path)
     return result
 
 

@@ -1,18 +1,16 @@
-"""Working with a finished OUTDIR without the video's heavy processing: re-cluster with new settings,
-fix the grouping (label / merge / split, kept in edits.json as track constraints that survive
-re-clustering), ask who a photo shows (find) or where a face appears again (similar), write people.csv
-and an annotated video. The HTML report is facecluster.report.
+"""Working with a finished OUTDIR without the video: re-group with new settings, correct the grouping
+(kept in edits.json as unit constraints that survive re-grouping and re-runs), ask who a photo shows
+(find) or where a sighting appears again (similar), write an annotated video. All on runfolder.RunFolder
+and the grouping package; the HTML report is facecluster.report.
 
-Modules: outdir (read/lock/atomic writes, people.csv), edits (constraint log), state (commit),
-recluster, edit_ops (label/merge/split), search (find/similar), annotate.
+Modules: state (regroup + the result set every command commits), edits (the corrections log), edit_ops
+(label/merge/split/...), recluster, search (find/similar), annotate.
 """
 
 from .annotate import annotate
-from .edit_ops import SPLIT_MODES, label, merge, split
-from .edits import read_edits
-from .outdir import check_folder, load, write_people_csv
+from .edit_ops import SPLIT_MODES, answer, assign, label, merge, not_person, split, undo
 from .recluster import RECLUSTER_OPTIONS, recluster
 from .search import find, similar
 
-__all__ = ["annotate", "label", "merge", "split", "SPLIT_MODES", "read_edits", "check_folder", "load",
-           "write_people_csv", "recluster", "RECLUSTER_OPTIONS", "find", "similar"]
+__all__ = ["annotate", "answer", "assign", "label", "merge", "not_person", "split", "undo", "SPLIT_MODES",
+           "recluster", "RECLUSTER_OPTIONS", "find", "similar"]

@@ -23,9 +23,9 @@ from typing import Callable
 import numpy as np
 
 from ..errors import ConfigError, InputError, OutputError
-from .outdir import load
+from ..runfolder import RunFolder
 
-log = logging.getLogger("facecluster")
+log = logging.getLogger(__name__)
 
 
 def _ascii(text: str) -> str:
@@ -41,18 +41,18 @@ def _color(person_id: int) -> tuple[int, int, int]:
     return (int(b * 255), int(g * 255), int(r * 255))
 
 
-def _samples(out) -> dict[int, list[tuple]]:
-    """frame index -> [(box, person_id, label, is_body)] from the rows of detections.csv, bodies first (so
-    faces are drawn over them)."""
-    names = {p["id"]: p.get("name") for p in out.people}
-    t = {k: np.asarray(v) for k, v in out.table.items()}
-    body = out.kind == "person"
+def _samples(stored) -> dict[int, list[tuple]]:
+    """frame index -> [(box, person_id, label, is_body)] of the run's detections, bodies first (so faces
+    are drawn over them)."""
+    names = {p["id"]: p.get("name") for p in stored.people}
+    t = stored.table
+    body = t.is_body
     by_frame: dict[int, list[tuple]] = {}
-    for i in np.argsort(~body, kind="stable"):
-        pid = int(t["person_id"][i])
+    for i in np.argsort(~body, kind="stable").tolist():
+        pid = int(t.person_id[i])
         text = "" if pid < 0 else _ascii(names.get(pid) or "") or f"person {pid}"
-        box = tuple(int(round(float(t[c][i]))) for c in ("x1", "y1", "x2", "y2"))
-        by_frame.setdefault(int(t["frame_index"][i]), []).append((box, pid, text, bool(body[i])))
+        box = tuple(int(round(float(v))) for v in t.boxes[i])
+        by_frame.setdefault(int(t.frame_index[i]), []).append((box, pid, text, bool(body[i])))
     return by_frame
 
 
@@ -88,7 +88,9 @@ def annotate(folder, video=None, out_path=None, hook: Callable | None = None) ->
     hook("annotate", completed=, total=) is called per frame. Returns {path, frames, width, height}."""
     import av
 
-    out = load(folder)
+    rf = RunFolder(folder)
+    with rf.reading():
+        out = rf.load()
     video = Path(video or out.manifest.get("input", {}).get("path", ""))
     if not video.is_file():
         raise InputError(f"input video {video} not found (it was moved?); pass its new path with --video PATH")
@@ -109,7 +111,7 @@ def annotate(folder, video=None, out_path=None, hook: Callable | None = None) ->
     try:
         stream = src.streams.video[0]
         rate = Fraction(stream.average_rate or stream.guessed_rate or 25).limit_denominator(100000)
-        hold = max(1, int(round(float(rate) / out.config.fps)))
+        hold = max(1, int(round(float(rate) / float(out.config.get("fps") or 1.0))))
         total = stream.frames or None
         with av.open(str(tmp), "w") as dst:
             codec = "libx264" if "libx264" in av.codecs_available else "mpeg4"

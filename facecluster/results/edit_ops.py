@@ -1,59 +1,87 @@
-"""label / merge / split: the user's corrections, recorded in edits.json and applied at once.
+"""The user's corrections: label, merge, split, not-this-person, assign, undo, and answers to "are these
+the same person?". The CLI and the review app call these same functions (one code path).
 
-Why record tracks and not person ids: see edits.py; "tracks" are units (a face track, a body track, or
-both joined), so a person seen only as a body can be labelled, merged and split like any other. Each
-command turns "person N" into the units it holds now, appends one edit to the log, and re-applies the
-whole log to the current grouping (already-satisfied edits change nothing), keeping person ids stable
-where possible.
+Each one, under the folder's write lock: turns "person N" into the units it holds now, appends edits to
+edits.json, applies the whole log to the CURRENT grouping (so a correction changes what it says and
+nothing else; `recluster` applies the same log inside clustering), keeps person ids where it can, and
+commits every result file at once.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..cluster import constrained_average_linkage
 from ..errors import ConfigError
-from .edits import apply_edits, new_edit, number_people, read_edits, write_edits
-from .outdir import RunOutput, check_folder, load, locked
-from .state import TrackView, commit, people_names, seeded_edits, track_view, tracks_of
+from ..grouping import Fusion, GroupingOptions, build_units, group
+from ..grouping.units import subset
+from ..runfolder import RunFolder, StoredRun
+from .edits import active_edits, new_edit
+from .state import corrected, effective_config, grouping_options, result_set, unit_sizes
 
 SPLIT_MODES = ("track", "strict")
-STRICT_FACTORS = (0.75, 0.5, 0.35, 0.25)  # of the run's same-person distance, tried in turn
+STRICT_FACTORS = (0.75, 0.5, 0.35, 0.25)  # of the run's same-person cut, tried in turn
 
 
-def _edit(folder, make_edits) -> tuple[list[dict], np.ndarray, TrackView]:
-    """Lock, load, append the edits made by make_edits(out, view), apply the log, write everything."""
-    folder = check_folder(folder)
-    with locked(folder):
-        out = load(folder)
-        view = track_view(out)
-        edits = seeded_edits(out, view, read_edits(folder))
-        new = make_edits(out, view)
-        edits += new
-        labels, names = apply_edits(view.person, view.sizes, edits)
-        ids = number_people(labels, view.sizes, previous=view.person)
-        named = {int(ids[np.argmax(labels == lab)]): name for lab, name in names.items()}
-        write_edits(folder, edits)
-        action = {k: v for k, v in new[0].items() if k not in ("at", "tracks", "parts")}
-        people = commit(out, view, ids, named, action=action)
-    return people, ids, view
+def units_of(stored: StoredRun, person_id: int) -> list[int]:
+    """Units of a person; ConfigError listing the valid ids when there is no such person."""
+    for p in stored.people:
+        if p["id"] == person_id:
+            return list(p["units"])
+    valid = [p["id"] for p in stored.people]
+    listed = ", ".join(map(str, valid[:50])) + (" ..." if len(valid) > 50 else "")
+    raise ConfigError(f"no person {person_id} in {stored.folder}; valid person ids: {listed or '(none)'}")
 
 
-def _by_id(people: list[dict], ids) -> list[dict]:
-    wanted = {int(i) for i in ids if i >= 0}
-    return [p for p in people if p["id"] in wanted]
+def unit_of_detection(stored: StoredRun, detection_id: int) -> int:
+    table = stored.table
+    if not 0 <= detection_id < len(table):
+        raise ConfigError(f"no detection {detection_id} in {stored.folder}; detection ids are 0..{len(table) - 1} "
+                          f"(see detections.csv or the tooltips in report.html)")
+    return int(table.unit_id[detection_id])
+
+
+def apply(folder, make) -> tuple[list[dict], np.ndarray, StoredRun]:
+    """Lock, load, append the edits make(stored) returns, apply the log to the current grouping, commit.
+    Returns (people, new person id per unit, the stored run before the change)."""
+    rf = RunFolder(folder)
+    with rf.writing():
+        stored = rf.load()
+        new = make(stored)
+        edits = stored.edits + new
+        extraction = stored.extraction
+        # names not given by the user (a people library's) stay with their person
+        keep = {p["id"]: p["name"] for p in stored.people if p.get("name") and p.get("name_source") == "library"}
+        regrouped = corrected(extraction, stored.base(), edits, stored.grouping, previous=stored.unit_person(),
+                              keep_names=keep)
+        config = effective_config(extraction, stored.manifest)
+        action = {k: v for k, v in new[-1].items() if k in ("op", "id", "name", "target")} if new else None
+        results = result_set(extraction, config, regrouped, stored.manifest, rf.path, edits, action=action)
+        rf.commit(results)
+    return results.people, regrouped.unit_person, stored
+
+
+def _edit(stored: StoredRun, op: str, **fields) -> dict:
+    return new_edit(stored.edits, stored.table, stored.extraction.meta.get("fingerprint", ""), op, **fields)
+
+
+def _person(people: list[dict], ids: np.ndarray, units: list[int]) -> dict:
+    held = ids[units]
+    held = held[held >= 0]
+    pid = int(np.bincount(held).argmax()) if len(held) else -1
+    return next(p for p in people if p["id"] == pid)
 
 
 def label(folder, person_id: int, name: str) -> dict:
-    """Name a person (an empty name removes it). The name follows the majority of its tracks."""
+    """Name a person (an empty name removes it). The name follows the majority of its units."""
     name = " ".join(str(name).split())
+    units: list[int] = []
 
-    def make(out, view):
-        return [new_edit("label", person=person_id, name=name, tracks=tracks_of(out, view, person_id))]
+    def make(stored):
+        units.extend(units_of(stored, person_id))
+        return [_edit(stored, "label", units=units, name=name)]
 
-    people, ids, view = _edit(folder, make)
-    tracks = np.flatnonzero(view.person == person_id)
-    return _by_id(people, [np.bincount(ids[tracks][ids[tracks] >= 0]).argmax()])[0]
+    people, ids, _ = apply(folder, make)
+    return _person(people, ids, units)
 
 
 def merge(folder, person_ids: list[int]) -> dict:
@@ -61,91 +89,129 @@ def merge(folder, person_ids: list[int]) -> dict:
     person_ids = list(dict.fromkeys(int(p) for p in person_ids))
     if len(person_ids) < 2:
         raise ConfigError("merge needs at least two different person ids, e.g. `facecluster merge OUTDIR 3 7`")
+    units: list[int] = []
 
-    def make(out, view):
-        tracks = [t for p in person_ids for t in tracks_of(out, view, p)]
-        edits = [new_edit("merge", people=person_ids, tracks=tracks)]
-        names = people_names(out)
-        first = next((names[p] for p in person_ids if p in names), None)
-        if first:
-            edits.append(new_edit("label", person=person_ids[0], name=first, tracks=tracks))
-        return edits
+    def make(stored):
+        units.extend(u for p in person_ids for u in units_of(stored, p))
+        names = {p["id"]: p.get("name") for p in stored.people}
+        first = next((names[p] for p in person_ids if names.get(p)), None)
+        return [_edit(stored, "merge", units=units, people=person_ids, **({"name": first} if first else {}))]
 
-    people, ids, view = _edit(folder, make)
-    first_track = np.flatnonzero(view.person == person_ids[0])[0]
-    return _by_id(people, [ids[first_track]])[0]
+    people, ids, _ = apply(folder, make)
+    return _person(people, ids, units)
 
 
-def split(folder, person_id: int, by: str = "track", tracks: list[int] | None = None) -> list[dict]:
-    """Split a person: every track apart (by="track"), by re-clustering its tracks more strictly
-    (by="strict"), or move the given `tracks` out into a new person. Returns the resulting people."""
+def split(folder, person_id: int, by: str = "track", units: list[int] | None = None) -> list[dict]:
+    """Split a person: every unit apart (by="track"), by grouping its units again with a stricter cut
+    (by="strict"), or move the given `units` out into a new person. Returns the resulting people."""
     if by not in SPLIT_MODES:
         raise ConfigError(f"unknown split mode {by!r}; choose one of: {', '.join(SPLIT_MODES)}")
+    mine: list[int] = []
 
-    def make(out, view):
-        mine = tracks_of(out, view, person_id)
+    def make(stored):
+        mine.extend(units_of(stored, person_id))
+        sizes = unit_sizes(stored.extraction)
         if len(mine) < 2:
-            raise ConfigError(f"person {person_id} has only one track ({int(view.sizes[mine].sum())} detections); "
+            raise ConfigError(f"person {person_id} has only one track ({int(sizes[mine].sum())} detections); "
                               f"there is nothing to split")
-        if tracks:
-            moved = sorted({int(t) for t in tracks})
+        if units:
+            moved = sorted({int(u) for u in units})
             if not set(moved) < set(mine):
                 raise ConfigError(f"--tracks must be some (not all) of person {person_id}'s tracks: "
                                   f"{', '.join(map(str, mine))}")
-            parts = [[t for t in mine if t not in moved], moved]
+            parts = [[u for u in mine if u not in moved], moved]
         elif by == "track":
-            parts = [[t] for t in sorted(mine, key=lambda t: -view.sizes[t])]
+            parts = [[u] for u in sorted(mine, key=lambda u: -sizes[u])]
         else:
-            parts = _strict_parts(out, view, mine, person_id)
-        return [new_edit("split", person=person_id, by="tracks" if tracks else by, parts=parts)]
+            parts = strict_parts(stored, mine, person_id)
+        return [_edit(stored, "split", parts=parts, person=person_id, by="units" if units else by)]
 
-    people, ids, view = _edit(folder, make)
-    return _by_id(people, np.unique(ids[view.person == person_id]))
-
-
-def _unit_means(out: RunOutput, view: TrackView, space) -> tuple[np.ndarray, np.ndarray]:
-    """(U, D) unit-length mean vector per unit of an embedding space (ids, vectors), and (U,) counts."""
-    ids, vectors = space
-    row_of = {int(d): i for i, d in enumerate(np.asarray(out.table["detection_id"]))}
-    have = [(k, row_of[int(d)]) for k, d in enumerate(ids) if int(d) in row_of]
-    sums = np.zeros((view.n_tracks, vectors.shape[1]))
-    counts = np.zeros(view.n_tracks)
-    if have:
-        k, r = np.array(have).T
-        units = view.unit_of_row[r]
-        np.add.at(sums, units, vectors[k])
-        np.add.at(counts, units, 1)
-    norms = np.linalg.norm(sums, axis=1, keepdims=True)
-    return sums / np.maximum(norms, 1e-12), counts
+    people, ids, _ = apply(folder, make)
+    return [p for p in people if p["id"] in set(ids[mine].tolist())]
 
 
-def _strict_parts(out: RunOutput, view: TrackView, tracks: list[int], person_id: int) -> list[list[int]]:
-    """Re-cluster one person's units at ever smaller distances until it falls apart. Units with faces are
-    compared by face (as before persons existed); a unit without a face (body only) by clothing, its
-    distance scaled from the clothing to the face same-person distance (no clothing: kept apart)."""
-    tracks = list(tracks)
-    spd = out.same_person_distance
-    face_units = view.faces[tracks] > 0
-    dist = np.full((len(tracks), len(tracks)), 2.0)
-    if face_units.any():
-        sums = np.zeros((view.n_tracks, out.emb.shape[1]))
-        np.add.at(sums, view.unit_of_row[out.face_rows], out.emb)
-        idx = np.flatnonzero(face_units)
-        means = sums[np.array(tracks)[idx]] / np.maximum(view.faces[np.array(tracks)[idx]], 1)[:, None]
-        dist[np.ix_(idx, idx)] = np.clip(1.0 - means @ means.T, 0.0, 2.0)  # mean pairwise cosine distance
-    clothing = out.clothing()
-    if not face_units.all() and clothing is not None and len(clothing[0]):
-        cmeans, ccounts = _unit_means(out, view, clothing)
-        has = ccounts[tracks] > 0
-        cd = np.clip(1.0 - cmeans[tracks] @ cmeans[tracks].T, 0.0, 2.0) / (out.clothing_same_person_distance or 1.0)
-        body = ~face_units[:, None] | ~face_units[None, :]
-        use = body & has[:, None] & has[None, :]
-        dist[use] = cd[use] * spd
-    np.fill_diagonal(dist, 0.0)
+def strict_parts(stored: StoredRun, mine: list[int], person_id: int) -> list[list[int]]:
+    """The person's units grouped again, through the same flow and fusion as clustering, at ever smaller
+    fractions of the cut until they fall apart."""
+    extraction = stored.extraction
+    config = effective_config(extraction, stored.manifest)
+    options, _ = grouping_options(config, extraction)
+    units = subset(build_units(extraction.table, extraction.faces, extraction.clothing), np.asarray(mine))
+    base = options.fusion
     for factor in STRICT_FACTORS:
-        groups = constrained_average_linkage(dist, np.zeros_like(dist, bool), factor * spd, view.sizes[tracks])
-        if groups.max() > 0:
-            parts = [[tracks[i] for i in np.flatnonzero(groups == g)] for g in np.unique(groups)]
-            return sorted(parts, key=lambda p: -view.sizes[p].sum())
+        fusion = Fusion(base.face_cut * factor, base.clothing_cut * factor, base.weight, base.veto)
+        strict = GroupingOptions(fusion, options.min_cluster_size, options.min_samples, 1, 0.0, "dense")
+        labels = group(units, strict).unit_person
+        labels[labels < 0] = labels.max(initial=-1) + 1 + np.arange((labels < 0).sum())
+        if len(np.unique(labels)) > 1:
+            parts = [[mine[i] for i in np.flatnonzero(labels == g)] for g in np.unique(labels)]
+            sizes = unit_sizes(extraction)
+            return sorted(parts, key=lambda p: -sizes[p].sum())
     raise ConfigError(f"the tracks of person {person_id} stay together even at {STRICT_FACTORS[-1]:.2f}x the "
                       f"same-person distance; use `--by track` (or `--tracks`) instead")
+
+
+def not_person(folder, detection_id: int) -> dict:
+    """"Not this person" on a sighting: its unit must never be with the person's other units again."""
+    state: dict = {}
+
+    def make(stored):
+        unit = unit_of_detection(stored, detection_id)
+        person = int(stored.unit_person()[unit])
+        if person < 0:
+            raise ConfigError(f"detection {detection_id} belongs to nobody; there is nothing to separate")
+        others = [u for u in units_of(stored, person) if u != unit]
+        if not others:
+            raise ConfigError(f"detection {detection_id} is all that person {person} is made of")
+        state["unit"] = unit
+        return [_edit(stored, "split", parts=[others, [unit]], person=person, by="not-this-person")]
+
+    people, ids, _ = apply(folder, make)
+    return _person(people, ids, [state["unit"]])
+
+
+def assign(folder, detection_ids: list[int], person_id: int) -> dict:
+    """Give sightings (their units; e.g. unassigned faces or bodies) to a person."""
+    units: list[int] = []
+
+    def make(stored):
+        target = units_of(stored, person_id)
+        given = sorted({unit_of_detection(stored, int(d)) for d in detection_ids})
+        units.extend(target + [u for u in given if u not in target])
+        return [_edit(stored, "merge", units=units, people=[person_id], assigned=list(map(int, detection_ids)))]
+
+    people, ids, _ = apply(folder, make)
+    return _person(people, ids, units)
+
+
+def answer(folder, person_a: int, person_b: int, same: bool) -> list[dict]:
+    """An answer to "are these the same person?": yes merges them, no keeps them apart for good."""
+    if same:
+        return [merge(folder, [person_a, person_b])]
+    parts: list[list[int]] = []
+
+    def make(stored):
+        parts.extend([units_of(stored, person_a), units_of(stored, person_b)])
+        return [_edit(stored, "split", parts=parts, people=[person_a, person_b], by="answer")]
+
+    people, ids, _ = apply(folder, make)
+    wanted = set(ids[[u for p in parts for u in p]].tolist())
+    return [p for p in people if p["id"] in wanted]
+
+
+def undo(folder, edit_id: int | None = None) -> dict:
+    """Switch off an edit (the latest one still in effect by default); an undo can itself be undone."""
+    done: dict = {}
+
+    def make(stored):
+        active = active_edits(stored.edits)
+        target = edit_id if edit_id is not None else (active[-1]["id"] if active else None)
+        if target is None:
+            raise ConfigError("there is no correction to undo")
+        if not any(e["id"] == target for e in stored.edits):
+            raise ConfigError(f"no edit {target} in {stored.folder}/edits.json")
+        done["target"] = target
+        return [_edit(stored, "undo", target=target)]
+
+    apply(folder, make)
+    return done

@@ -1,168 +1,184 @@
-"""User corrections (edits.json) kept as constraints on TRACKS, and applied on top of any clustering.
+"""The user's corrections (edits.json) as constraints on UNITS, replayed onto any grouping.
 
-Why tracks: person ids are renumbered by every re-cluster, but track ids come from the tracker and never
-change for a run, so an edit recorded as "these tracks" still means the same faces after `recluster`.
+Why units: person ids change with every re-clustering, units do not for a given extraction. Each edit also
+keeps a few anchors per unit (frame index and box of some of its detections), so when the video is run
+again with other extraction settings (other units) the edit is carried over to the units that now hold
+those detections.
 
-The log is replayed in order into two pairwise relations over the tracks it mentions:
-- merge(tracks): must-link every pair of them (and forget earlier cannot-links between them);
-- split(parts): cannot-link every pair across parts (and forget earlier must-links between them);
-so a later edit wins over an earlier one about the same pair. `apply_edits` then moves each must-linked
-component into the person holding most of its detections, makes any other edited track that the
-clustering left as noise a person of its own (the user has looked at it), and splits any person that
-still holds a cannot-linked pair (greedy: biggest unit first into the first compatible part). Names: label(name,
-tracks) gives the name to whichever person now holds most of those tracks; the latest label wins.
+Ops: label(units, name) names whoever holds most of those units; merge(units) must-links them; split
+(parts) cannot-links every pair across parts; undo(target) switches an earlier edit off (an undo can be
+undone). Later edits win over earlier ones about the same pair.
 """
 
 from __future__ import annotations
 
-import json
+import logging
 from datetime import datetime, timezone
-from pathlib import Path
 
 import numpy as np
 
-from ..errors import OutputError
-from .. import store
+from ..grouping import Constraints
+from ..table import RunTable
+from ..types import iou_matrix
 
-EDITS_NAME = "edits.json"
-FORMAT = "facecluster-edits/1"
-
-
-def read_edits(folder: Path) -> list[dict]:
-    path = Path(folder) / EDITS_NAME
-    if not path.exists():
-        return []
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        edits = data["edits"]
-        if not isinstance(edits, list):
-            raise ValueError("'edits' is not a list")
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise OutputError(f"cannot read {path} ({exc}); fix it or delete it to drop all edits") from None
-    return edits
+log = logging.getLogger(__name__)
+ANCHORS_PER_UNIT = 3
+ANCHOR_IOU = 0.5
 
 
-def write_edits(folder: Path, edits: list[dict]) -> None:
-    store.write_json(Path(folder) / EDITS_NAME, {"format": FORMAT, "edits": edits})
+def anchors(table: RunTable, units) -> dict[str, list[list[float]]]:
+    """A few (frame_index, x1, y1, x2, y2) of each unit, spread over its rows."""
+    out = {}
+    order = np.argsort(table.unit_id, kind="stable")
+    bounds = np.searchsorted(table.unit_id[order], [[u, u + 1] for u in units]) if len(units) else []
+    for u, (lo, hi) in zip(units, bounds):
+        rows = order[lo:hi]
+        pick = rows[np.linspace(0, len(rows) - 1, min(ANCHORS_PER_UNIT, len(rows))).round().astype(int)] \
+            if len(rows) else []
+        out[str(int(u))] = [[int(table.frame_index[r]), *(round(float(v), 1) for v in table.boxes[r])] for r in pick]
+    return out
 
 
-def new_edit(op: str, **fields) -> dict:
-    return {"op": op, "at": datetime.now(timezone.utc).isoformat(timespec="seconds"), **fields}
+def new_edit(edits: list[dict], table: RunTable, extraction: str, op: str, **fields) -> dict:
+    """An edit with the next id, its time, the extraction it was made on and anchors of its units."""
+    units = sorted({int(u) for key in ("units",) for u in fields.get(key, [])} |
+                   {int(u) for part in fields.get("parts", []) for u in part})
+    edit = {"id": max([e.get("id", 0) for e in edits], default=0) + 1, "op": op,
+            "at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "extraction": extraction, **fields}
+    if units:
+        edit["anchors"] = anchors(table, units)
+    return edit
 
 
-def _constraints(edits: list[dict], n_tracks: int):
-    """(involved track ids, must (K, K) bool, cannot (K, K) bool) over the tracks the edits mention."""
-    def valid(tracks):
-        return [int(t) for t in tracks if 0 <= int(t) < n_tracks]
+def active_edits(edits: list[dict]) -> list[dict]:
+    """Edits not switched off by a later (itself active) undo."""
+    undone, keep = set(), []
+    for e in reversed(edits):
+        if e.get("id") in undone:
+            continue
+        if e.get("op") == "undo":
+            undone.add(e.get("target"))
+        keep.append(e)
+    return [e for e in reversed(keep) if e.get("op") != "undo"]
 
-    involved = sorted({t for e in edits if e.get("op") == "merge" for t in valid(e.get("tracks", []))} |
-                      {t for e in edits if e.get("op") == "split" for p in e.get("parts", []) for t in valid(p)})
-    local = {t: i for i, t in enumerate(involved)}
+
+class _Remap:
+    """Old unit ids (of another extraction) -> current units, through the edits' anchors."""
+
+    def __init__(self, table: RunTable, extraction: str):
+        self.table, self.extraction = table, extraction
+        self.by_frame: dict[int, np.ndarray] = {}
+        if len(table):
+            order = np.argsort(table.frame_index, kind="stable")
+            frames, starts = np.unique(table.frame_index[order], return_index=True)
+            for f, rows in zip(frames.tolist(), np.split(order, starts[1:])):
+                self.by_frame[f] = rows
+        self.lost = 0
+
+    def units(self, edit: dict, units) -> list[int]:
+        n = self.table.n_units
+        if edit.get("extraction") == self.extraction:
+            return [int(u) for u in units if 0 <= int(u) < n]
+        out = []
+        for u in units:
+            votes = []
+            for frame, *box in edit.get("anchors", {}).get(str(int(u)), []):
+                rows = self.by_frame.get(int(frame))
+                if rows is None:
+                    continue
+                iou = iou_matrix(np.array([box], np.float32), self.table.boxes[rows])[0]
+                if iou.max(initial=0) >= ANCHOR_IOU:
+                    votes.append(int(self.table.unit_id[rows[int(iou.argmax())]]))
+            if votes:
+                out.append(int(np.bincount(votes).argmax()))
+            else:
+                self.lost += 1
+        return sorted(set(out))
+
+
+def replay(edits: list[dict], table: RunTable, extraction: str) -> tuple[Constraints, list[tuple[list[int], str]]]:
+    """The active edits as unit constraints (+ every touched unit kept as a person) and the labels
+    [(units, name)] in order."""
+    remap = _Remap(table, extraction)
+    steps = []
+    for e in active_edits(edits):
+        if e["op"] in ("merge", "label"):
+            units = remap.units(e, e["units"])
+            steps.append((e["op"], [units], e.get("name")))
+            if e["op"] == "merge" and e.get("name"):  # a merge keeps the name of the first named person
+                steps.append(("label", [units], e["name"]))
+        elif e["op"] == "split":
+            steps.append(("split", [remap.units(e, p) for p in e["parts"]], None))
+    if remap.lost:
+        log.warning("%d unit(s) named by earlier corrections were not found in this run (other detections); "
+                    "those parts of the corrections were dropped", remap.lost)
+    involved = sorted({u for op, groups, _ in steps if op != "label" for g in groups for u in g})
+    local = {u: i for i, u in enumerate(involved)}
     k = len(involved)
     must, cannot = np.zeros((k, k), bool), np.zeros((k, k), bool)
-    for e in edits:
-        if e.get("op") == "merge":
-            g = [local[t] for t in valid(e.get("tracks", []))]
+    labels = []
+    for op, groups, name in steps:
+        if op == "label":
+            labels.append((groups[0], name or ""))
+        elif op == "merge":
+            g = [local[u] for u in groups[0]]
             must[np.ix_(g, g)], cannot[np.ix_(g, g)] = True, False
-        elif e.get("op") == "split":
-            parts = [[local[t] for t in valid(p)] for p in e.get("parts", [])]
+        else:
+            parts = [[local[u] for u in p] for p in groups]
             for i, a in enumerate(parts):
                 for b in parts[i + 1:]:
                     for x, y in ((a, b), (b, a)):
                         cannot[np.ix_(x, y)], must[np.ix_(x, y)] = True, False
-    return np.asarray(involved, np.int64), must, cannot
-
-
-def _components(must: np.ndarray) -> np.ndarray:
+    ids = np.asarray(involved, np.int64)
     from scipy.sparse import csr_matrix
     from scipy.sparse.csgraph import connected_components
 
-    if len(must) == 0:
-        return np.zeros(0, np.int64)
-    return connected_components(csr_matrix(must), directed=False)[1]
+    comp = connected_components(csr_matrix(must), directed=False)[1] if k else np.zeros(0, np.int64)
+    groups = [ids[comp == c].tolist() for c in np.unique(comp) if (comp == c).sum() > 1]
+    a, b = np.nonzero(np.triu(cannot, 1))
+    return Constraints(must=groups, cannot=np.stack([ids[a], ids[b]], 1) if len(a) else np.zeros((0, 2), np.int64),
+                       keep=involved), labels
 
 
-def apply_edits(track_labels: np.ndarray, track_sizes: np.ndarray, edits: list[dict]):
-    """Track labels (-1 = noise) + the edit log -> (new track labels, {label: name})."""
-    labels = np.asarray(track_labels, np.int64).copy()
-    sizes = np.asarray(track_sizes, np.float64)
-    involved, must, cannot = _constraints(edits, len(labels))
-    comp = _components(must)
-    next_label = int(labels.max(initial=-1)) + 1
-    for c in np.unique(comp):
-        tracks = involved[comp == c]
-        if len(tracks) < 2:
-            continue
-        held = labels[tracks]
-        if (held >= 0).any():
-            weight = np.bincount(held[held >= 0], weights=sizes[tracks][held >= 0])
-            labels[tracks] = int(np.argmax(weight))
-        else:
-            labels[tracks], next_label = next_label, next_label + 1
-    for t in involved[labels[involved] < 0]:  # a track the user merged or split out is a person, not noise
-        labels[t], next_label = next_label, next_label + 1
-    for label in np.unique(labels[involved]) if len(involved) else []:
-        members = np.flatnonzero(labels[involved] == label)
-        if label < 0 or not cannot[np.ix_(members, members)].any():
-            continue
-        units = [members[comp[members] == c] for c in np.unique(comp[members])]
-        units.sort(key=lambda u: -sizes[involved[u]].sum())
-        parts: list[list[int]] = []
-        for unit in units:
-            for part in parts:
-                if not cannot[np.ix_(unit, part)].any():
-                    part.extend(unit.tolist())
-                    break
-            else:
-                parts.append(unit.tolist())
-        for part in parts[1:]:
-            labels[involved[part]], next_label = next_label, next_label + 1
-    return labels, resolve_names(labels, sizes, edits)
-
-
-def resolve_names(labels: np.ndarray, sizes: np.ndarray, edits: list[dict]) -> dict[int, str]:
-    """Each label edit names the person holding most of its tracks (ties: more detections)."""
-    names: dict[int, str] = {}
-    for e in edits:
-        if e.get("op") != "label":
-            continue
-        tracks = np.array([t for t in e.get("tracks", []) if 0 <= t < len(labels)], np.int64)
-        held = labels[tracks] if len(tracks) else np.zeros(0, np.int64)
+def resolve_names(unit_person: np.ndarray, sizes: np.ndarray, labels: list[tuple[list[int], str]],
+                  start: dict[int, str] | None = None) -> dict[int, str]:
+    """Each label names the person holding most of its units (ties: more sightings); the latest wins; an
+    empty name removes one. `start`: names to begin with (e.g. from a people library)."""
+    names: dict[int, str] = dict(start or {})
+    for units, name in labels:
+        units = np.asarray([u for u in units if 0 <= u < len(unit_person)], np.int64)
+        held = unit_person[units] if len(units) else np.zeros(0, np.int64)
         ok = held >= 0
         if not ok.any():
             continue
-        votes = np.bincount(held[ok]) * (sizes.sum() + 1) + np.bincount(held[ok], weights=sizes[tracks][ok])
+        votes = np.bincount(held[ok]) * (sizes.sum() + 1) + np.bincount(held[ok], weights=sizes[units][ok])
         target = int(np.argmax(votes))
-        if e.get("name"):
-            names[target] = str(e["name"])
+        if name:
+            names[target] = name
         else:
             names.pop(target, None)
     return names
 
 
-def number_people(labels: np.ndarray, sizes: np.ndarray, previous: np.ndarray | None = None) -> np.ndarray:
-    """Person id per track. Fresh: 0..P-1 in order of first track. With `previous` ids per track, each
-    new person keeps the old id it shares most detections with, so ids stay put across edits."""
-    out = np.full(len(labels), -1, np.int64)
-    groups = sorted((int(x) for x in np.unique(labels) if x >= 0), key=lambda x: int(np.argmax(labels == x)))
-    if previous is None:
-        for pid, g in enumerate(groups):
-            out[labels == g] = pid
-        return out
-    overlap = {}
-    for g in groups:
-        members = labels == g
-        for old in np.unique(previous[members]):
-            if old >= 0:
-                overlap[(g, int(old))] = sizes[members & (previous == old)].sum()
-    taken, kept = set(), {}
-    for (g, old), _ in sorted(overlap.items(), key=lambda kv: -kv[1]):
+def stable_ids(unit_person: np.ndarray, sizes: np.ndarray, previous: np.ndarray) -> np.ndarray:
+    """Person ids that stay put across an edit: each person keeps the old id it shares most sightings
+    with; new people get fresh ids (in order of their labels)."""
+    out = np.full(len(unit_person), -1, np.int64)
+    both = (unit_person >= 0) & (previous >= 0)
+    pairs, inverse = np.unique(np.stack([unit_person[both], previous[both]], 1), axis=0, return_inverse=True)
+    weight = np.bincount(inverse.reshape(-1), weights=sizes[both], minlength=len(pairs))
+    kept, taken = {}, set()
+    for k in np.lexsort((pairs[:, 1], pairs[:, 0], -weight)).tolist():
+        g, old = int(pairs[k, 0]), int(pairs[k, 1])
         if g not in kept and old not in taken:
             kept[g] = old
             taken.add(old)
+    groups = np.unique(unit_person[unit_person >= 0])
     next_id = max([int(previous.max(initial=-1))] + list(taken)) + 1
-    for g in groups:
+    mapping = np.full(int(groups.max(initial=-1)) + 1, -1, np.int64)
+    for g in groups.tolist():
         if g not in kept:
             kept[g], next_id = next_id, next_id + 1
-        out[labels == g] = kept[g]
+        mapping[g] = kept[g]
+    out[unit_person >= 0] = mapping[unit_person[unit_person >= 0]]
     return out

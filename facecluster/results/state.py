@@ -1,107 +1,173 @@
-"""Unit-level view of a run and the single place where a changed grouping is written back.
+"""From a stored extraction to a committed result set: the one path by which `run`, `recluster`, every
+edit and `report` turn units into people and write them.
 
-A unit (the track_id column of detections.csv) is a face track, a person (body) track, or both joined;
-every row of a unit belongs to one person, so a grouping is a person id per unit, and edits name units.
-
-Why one `commit`: recluster and every edit must leave OUTDIR consistent (detections.csv/parquet,
-people.json, people.csv, report.html, sqlite meta, manifest), so they all go through the same writer.
+    options, info = grouping_options(config, extraction)
+    regrouped = regroup(extraction, config, edits)                 # cluster + the user's corrections
+    folder.commit(result_set(extraction, config, regrouped, ...))  # people, exports, report, manifest
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 
 import numpy as np
 
-from .. import store
-from ..config import Config
-from ..errors import ConfigError
+from ..config import Config, build_config, option_table
+from ..grouping import Fusion, GroupingOptions, build_units, group
+from ..grouping.constraints import apply_constraints
 from ..people import summarize_people
-from .edits import new_edit
-from .outdir import THUMBS_REL, RunOutput, update_meta, write_detections, write_people_csv
+from ..runfolder import Extraction, ResultSet
+from .edits import active_edits, replay, resolve_names, stable_ids
 
-log = logging.getLogger("facecluster")
+log = logging.getLogger(__name__)
+GROUP_OPTIONS = tuple(f.name for f in option_table(("group",)))
 
 
 @dataclass
-class TrackView:
-    unit_of_row: np.ndarray  # (N,) unit (track) id of each row of the table, face and person rows
-    sizes: np.ndarray  # (U,) detections per unit (face + body)
-    faces: np.ndarray  # (U,) face detections per unit
-    person: np.ndarray  # (U,) current person id per unit (-1 noise / no detections)
-
-    @property
-    def n_tracks(self) -> int:
-        return len(self.sizes)
+class Regrouped:
+    unit_person: np.ndarray  # (U,) person id per unit, -1 = nobody
+    base: np.ndarray  # (U,) the clustering before the user's corrections (they are applied on top of it)
+    names: dict[int, str] = field(default_factory=dict)
+    name_sources: dict[int, str] = field(default_factory=dict)
+    info: dict = field(default_factory=dict)  # how: cut, fusion, backend, corrections applied
 
 
-def track_view(out: RunOutput) -> TrackView:
-    units = np.asarray(out.table["track_id"], np.int64)
-    persons = np.asarray(out.table["person_id"], np.int64)
-    ok = units >= 0
-    n = int(units.max()) + 1 if ok.any() else 0
-    person = np.full(n, -1, np.int64)
-    person[units[ok]] = persons[ok]
-    face = out.kind == "face" if len(units) else np.zeros(0, bool)
-    return TrackView(units, np.bincount(units[ok], minlength=n), np.bincount(units[ok & face], minlength=n), person)
+def priors(extraction: Extraction) -> tuple[float, float | None]:
+    """The face and clothing embedders' same-person distances recorded by the run."""
+    meta = extraction.meta
+    return float(meta["face_prior"]), (float(meta["clothing_prior"]) if meta.get("clothing_prior") else None)
 
 
-def tracks_of(out: RunOutput, view: TrackView, person_id: int) -> list[int]:
-    """Unit (track) ids of a person; ConfigError listing the valid ids when there is no such person."""
-    valid = out.person_ids()
-    if person_id not in valid:
-        listed = ", ".join(map(str, valid[:50])) + (" ..." if len(valid) > 50 else "")
-        raise ConfigError(f"no person {person_id} in {out.folder}; valid person ids: {listed or '(none)'}")
-    return np.flatnonzero(view.person == person_id).tolist()
+def grouping_options(config: Config, extraction: Extraction) -> tuple[GroupingOptions, dict]:
+    face_prior, clothing_prior = priors(extraction)
+    face_cut = config.cluster_distance or face_prior
+    has_clothing = extraction.clothing is not None and len(extraction.clothing[0]) > 0
+    fusion = Fusion(face_cut, clothing_prior or 1.0, config.clothing_weight if has_clothing else 0.0,
+                    config.clothing_veto)
+    info = {"face_cut": face_cut, "cut_source": "config" if config.cluster_distance else "embedder prior",
+            "face_prior": face_prior, "clothing_cut": clothing_prior, "clothing_weight": fusion.weight,
+            "clothing_veto": fusion.veto}
+    return GroupingOptions(fusion, config.min_cluster_size, config.min_samples, config.min_person_detections,
+                           config.clothing_window_s), info
 
 
-def people_names(out: RunOutput) -> dict[int, str]:
-    return {int(p["id"]): p["name"] for p in out.people if p.get("name")}
+def unit_sizes(extraction: Extraction) -> np.ndarray:
+    """Sightings per unit (rows), the weight of a unit when corrections are resolved."""
+    return np.bincount(extraction.table.unit_id, minlength=extraction.table.n_units).astype(np.float64)
 
 
-def seeded_edits(out: RunOutput, view: TrackView, edits: list[dict]) -> list[dict]:
-    """Names that came with the run (not from label edits) become label edits, so they survive too."""
-    if any(e.get("op") == "label" for e in edits):
-        return edits
-    return [new_edit("label", person=pid, name=name, tracks=tracks_of(out, view, pid))
-            for pid, name in people_names(out).items()] + edits
+def renumber(unit_person: np.ndarray, first_s: np.ndarray) -> np.ndarray:
+    """Person ids 0..P-1 by first appearance."""
+    out = np.full(len(unit_person), -1, np.int64)
+    ids = np.unique(unit_person[unit_person >= 0])
+    if not len(ids):
+        return out
+    first = np.full(ids.max() + 1, np.inf)
+    valid = unit_person >= 0
+    np.minimum.at(first, unit_person[valid], first_s[valid])
+    order = ids[np.lexsort((ids, first[ids]))]
+    rank = np.full(ids.max() + 1, -1, np.int64)
+    rank[order] = np.arange(len(order))
+    out[valid] = rank[unit_person[valid]]
+    return out
 
 
-def commit(out: RunOutput, view: TrackView, person_of_track: np.ndarray, names: dict[int, str],
-           config: Config | None = None, same_person_distance: float | None = None,
-           action: dict | None = None, meta: dict | None = None) -> list[dict]:
-    """Write the new grouping (person id per unit, names per person id) everywhere in OUTDIR."""
-    from ..report import write_report
+def regroup(extraction: Extraction, config: Config, edits: list[dict]) -> Regrouped:
+    """Cluster the units, then apply the user's corrections on top. Corrections are applied to the
+    clustering, not inside it, so each one does exactly what it says, undo restores what was there, and
+    every command (run, recluster, an edit) lands on the same grouping for the same corrections."""
+    options, info = grouping_options(config, extraction)
+    units = build_units(extraction.table, extraction.faces, extraction.clothing)
+    grouping = group(units, options)
+    info.update(backend=grouping.backend, **{k: v for k, v in grouping.stats.items()
+                                             if k in ("faceless_attached", "people")})
+    return corrected(extraction, grouping.unit_person, edits, info)
 
-    config = config or out.config
-    table = dict(out.table)
-    person = np.full(len(view.unit_of_row), -1, np.int64)
-    ok = view.unit_of_row >= 0
-    person[ok] = person_of_track[view.unit_of_row[ok]]
-    table["person_id"] = person
-    people = summarize_people(table, out.faces, config.fps, THUMBS_REL, names)
-    folder = out.folder
-    write_detections(folder, table)
-    spd = same_person_distance if same_person_distance is not None else out.same_person_distance
-    meta = {"config": config.to_dict(), "same_person_distance": spd, **(meta or {})}
-    update_meta(folder, meta)
-    store.write_json(folder / "people.json", {"people": people})
-    write_people_csv(folder, people)
-    manifest = dict(out.manifest)
+
+def corrected(extraction: Extraction, base: np.ndarray, edits: list[dict], info: dict,
+              previous: np.ndarray | None = None, keep_names: dict[int, str] | None = None) -> Regrouped:
+    """The corrections of `edits` on the clustering `base`. With `previous` (the grouping shown so far)
+    person ids stay put where they can; without, people are numbered by first appearance."""
+    constraints, labels = replay(edits, extraction.table, extraction.meta.get("fingerprint", ""))
+    sizes = unit_sizes(extraction)
+    fixed = apply_constraints(base, sizes, constraints)
+    if previous is None:
+        first = np.full(len(base), np.inf)
+        np.minimum.at(first, extraction.table.unit_id, extraction.table.time_s)
+        unit_person = renumber(fixed, first)
+    else:
+        unit_person = stable_ids(fixed, sizes, previous)
+    start = {p: n for p, n in (keep_names or {}).items() if (unit_person == p).any()}
+    names = resolve_names(unit_person, sizes, labels, start=start)
+    sources = {p: ("library" if start.get(p) == names[p] else "edit") for p in names}
+    return Regrouped(unit_person, np.asarray(base, np.int64), names, sources, {**info, "corrections": len(active_edits(edits))})
+
+
+def effective_config(extraction: Extraction, manifest: dict | None, overrides: dict | None = None) -> Config:
+    """The run's config, with the grouping options last used (manifest) and then `overrides` on top."""
+    base = dict(extraction.meta.get("config") or {})
+    if manifest:
+        base.update({k: v for k, v in (manifest.get("config") or {}).items() if k in GROUP_OPTIONS})
+    return build_config(base=base, overrides=overrides or {})
+
+
+def result_set(extraction: Extraction, config: Config, regrouped: Regrouped, manifest: dict, folder: Path,
+               edits: list[dict] | None, action: dict | None = None, **moves) -> ResultSet:
+    """Everything a commit writes. `manifest`: the run's manifest so far (input, models, timings...)."""
+    from ..report import render_report
+
+    table = extraction.table.replace(person_id=regrouped.unit_person[extraction.table.unit_id]
+                                     if len(extraction.table) else extraction.table.person_id)
+    duration = analysed_seconds(extraction, config)
+    people = summarize_people(table, regrouped.unit_person, extraction.faces, config.fps, duration,
+                              regrouped.names, regrouped.name_sources)
+    manifest = dict(manifest)
+    for key in ("tool", "format", "generation", "run_id", "files"):
+        manifest.pop(key, None)
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    manifest.setdefault("created", now)
+    manifest["updated"] = now
     manifest["config"] = config.to_dict()
-    manifest["same_person_distance"] = spd
-    counts = dict(manifest.get("counts", {}))
-    counts.update(people=len(people), noise_detections=int((person < 0).sum()))
+    manifest["grouping"] = regrouped.info
+    counts = dict(manifest.get("counts") or {})
+    counts.update(people=len(people), face_detections=int(table.is_face.sum()),
+                  body_detections=int(table.is_body.sum()), units=int(table.n_units),
+                  unassigned_detections=int((table.person_id < 0).sum()), sampled_frames=int(len(extraction.frames)))
     manifest["counts"] = counts
+    manifest["analysed_seconds"] = round(duration, 3)
     if action:
-        history = list(manifest.get("changes", []))[-99:]
-        history.append({"at": datetime.now(timezone.utc).isoformat(timespec="seconds"), **action})
-        manifest["changes"] = history
-    store.write_json(folder / store.MANIFEST, manifest)
-    out.table, out.people, out.manifest = table, people, manifest
-    out.meta.update(meta)
-    write_report(folder, table=table, people=people, manifest=manifest)
-    log.info("%s: %d people written", folder, len(people))
-    return people
+        manifest["changes"] = list(manifest.get("changes") or [])[-99:] + [{"at": now, **action}]
+    unassigned = np.flatnonzero(regrouped.unit_person < 0).tolist()
+    html = render_report(folder, table, people, manifest, edits or [], extraction.frames)
+    return ResultSet(extraction.run_id, table, people, regrouped.info, manifest, html, edits, unassigned,
+                     base=regrouped.base, **moves)
+
+
+def analysed_seconds(extraction: Extraction, config: Config) -> float:
+    """Seconds of video the run looked at: the container's duration (or max_seconds), never less than the
+    last sampled frame plus one sampling step."""
+    video = extraction.meta.get("video") or {}
+    duration = float(video.get("duration_s") or 0.0)
+    if config.max_seconds:
+        duration = min(duration, config.max_seconds) if duration else config.max_seconds
+    if len(extraction.frames):
+        duration = max(duration, float(extraction.frames[-1, 1] - extraction.frames[0, 1]) + 1.0 / config.fps)
+    return duration
+
+
+def rewrite(folder) -> Path:
+    """Commit the stored grouping again as it is (report.html and every export re-rendered)."""
+    from ..runfolder import RunFolder
+
+    rf = RunFolder(folder)
+    with rf.writing():
+        stored = rf.load()
+        config = effective_config(stored.extraction, stored.manifest)
+        names = {p["id"]: p["name"] for p in stored.people if p.get("name")}
+        sources = {p["id"]: p.get("name_source") or "edit" for p in stored.people if p.get("name")}
+        regrouped = Regrouped(stored.unit_person(), stored.base(), names, sources, stored.grouping)
+        rf.commit(result_set(stored.extraction, config, regrouped, stored.manifest, rf.path, None))
+    return rf.path

@@ -1,0 +1,155 @@
+"""The per-frame stage: everything that needs the frame's pixels (detection, alignment, clothing crops,
+thumbnails), so the frame can be dropped right after; the model calls that can be batched across frames
+(face embedding, clothing embedding) happen later on what this stage prepared."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from .. import registry
+from ..config import Config
+from ..persons import (associate_faces, body_boxes_from_faces, clothing_boxes_from_faces, clothing_boxes_from_persons,
+                       faces_per_person)
+from ..types import Detections, Frame
+
+JPEG = [cv2.IMWRITE_JPEG_QUALITY, 85]
+
+
+@dataclass
+class Backends:
+    """The models of a run, built once. Face detectors are per worker thread (OpenCV's are not
+    thread-safe); the others are shared."""
+
+    config: Config
+    face_embedder: object
+    body_detector: object | None
+    clothing: object | None
+    upscaler: object | None
+
+    @classmethod
+    def build(cls, config: Config) -> "Backends":
+        def make(kind, name):
+            return registry.create(kind, name, registry.options_for(kind, config)) if name else None
+
+        return cls(config, make("face-embedder", config.face_embedder), make("body-detector", config.body_detector),
+                   make("clothing-embedder", config.clothing_embedder),
+                   make("upscaler", "superres" if config.upscale else ""))
+
+    def face_detector(self):
+        c = self.config
+        return registry.create("face-detector", c.face_detector, registry.options_for("face-detector", c))
+
+    def models(self, detector) -> list[dict]:
+        """The model files used, each once (name, path, sha256)."""
+        parts = [detector, self.face_embedder, self.body_detector, self.clothing, self.upscaler]
+        seen, out = set(), []
+        for part in parts:
+            for m in getattr(part, "models", []) if part is not None else []:
+                if m.sha256 not in seen:
+                    seen.add(m.sha256)
+                    out.append(m.to_dict())
+        return out
+
+
+@dataclass
+class FrameWork:
+    """What the frame stage hands on: detections, aligned face chips, prepared clothing inputs, JPEG
+    thumbnails. No pixels of the frame itself."""
+
+    frame: Frame  # image dropped (None)
+    resume: dict | None
+    faces: Detections
+    chips: np.ndarray
+    bodies: Detections
+    face_body: np.ndarray  # (F,) index into bodies or -1
+    clothing_inputs: object | None  # prepared inputs of the ok regions (bodies first, then lone faces)
+    clothing_ok: np.ndarray  # (P + lone faces,) bool
+    thumbs: list[bytes]  # faces then bodies
+    timings: dict = field(default_factory=dict)
+
+
+def crop_thumbnail(image: np.ndarray, box, size: int, aspect: float = 1.0) -> np.ndarray:
+    """Crop around a box with a margin, padded at the border, resized to size x (size * aspect) (w x h)."""
+    x1, y1, x2, y2 = box
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    side = 1.4 * max(x2 - x1, (y2 - y1) / aspect, 1)
+    s = size / side
+    m = np.float32([[s, 0, size / 2 - cx * s], [0, s, size * aspect / 2 - cy * s]])
+    return cv2.warpAffine(image, m, (size, round(size * aspect)), flags=cv2.INTER_AREA,
+                          borderMode=cv2.BORDER_REPLICATE)
+
+
+class FrameStage:
+    """One worker thread's view: its own face detector, the shared other backends."""
+
+    def __init__(self, backends: Backends):
+        self.b = backends
+        self.config = backends.config
+        self.detector = backends.face_detector()
+
+    def __call__(self, frame: Frame, resume: dict | None, thumbs: bool) -> FrameWork:
+        timings: dict[str, float] = defaultdict(float)
+        image = frame.image
+        t = time.perf_counter()
+        faces = self.detector.detect(image)
+        if len(faces) and self.config.min_face_size:
+            faces = faces[np.minimum(faces.widths, faces.heights) >= self.config.min_face_size]
+        timings["detect"] += time.perf_counter() - t
+        t = time.perf_counter()
+        chips = self._chips(image, faces)
+        timings["align"] += time.perf_counter() - t
+        bodies = Detections.empty(with_landmarks=False)
+        if self.b.body_detector is not None:
+            t = time.perf_counter()
+            bodies = self.b.body_detector.detect(image)
+            timings["body_detect"] += time.perf_counter() - t
+        face_body = associate_faces(faces.boxes, bodies.boxes) if len(bodies) else np.full(len(faces), -1)
+        inputs, ok = None, np.zeros(0, bool)
+        if self.b.clothing is not None:
+            t = time.perf_counter()
+            inputs, ok = self._clothing(image, faces, bodies, face_body)
+            timings["clothing_crop"] += time.perf_counter() - t
+        jpegs = []
+        if thumbs:
+            t = time.perf_counter()
+            size = self.config.thumb_size
+            jpegs = [cv2.imencode(".jpg", crop_thumbnail(image, box, size), JPEG)[1].tobytes() for box in faces.boxes]
+            jpegs += [cv2.imencode(".jpg", crop_thumbnail(image, box, size, aspect=2.0), JPEG)[1].tobytes()
+                      for box in bodies.boxes]
+            timings["thumbs"] += time.perf_counter() - t
+        light = Frame(frame.index, frame.time_s, frame.shot, None)
+        return FrameWork(light, resume, faces, chips, bodies, face_body, inputs, ok, jpegs, dict(timings))
+
+    def _chips(self, image, faces: Detections) -> np.ndarray:
+        embedder = self.b.face_embedder
+        chips = embedder.chips(image, faces)
+        if self.b.upscaler is not None and len(faces):
+            for small in self.b.upscaler.upscale_faces(image, faces):
+                chips[small.index] = embedder.chips(small.image, small.detections)[0]
+        return chips
+
+    def _clothing(self, image, faces: Detections, bodies: Detections, face_body: np.ndarray):
+        """Regions: every body (its torso, or the whole body for re-ID models), then every face no body
+        holds (a region estimated from the face). A face in a body shares the body's vector later."""
+        shape = image.shape
+        clothing = self.b.clothing
+        if clothing.WHOLE_BODY:
+            pboxes, pok = bodies.boxes.copy(), np.ones(len(bodies), bool)
+            fboxes, fok = body_boxes_from_faces(faces.boxes, shape)
+        else:
+            pboxes, pok = clothing_boxes_from_persons(faces_per_person(faces.boxes, face_body, len(bodies)),
+                                                      bodies.boxes, shape)
+            fboxes, fok = clothing_boxes_from_faces(faces.boxes, shape)
+        lone = face_body < 0
+        boxes = np.concatenate([pboxes, fboxes[lone]]).reshape(-1, 4)
+        wanted = np.concatenate([pok, fok[lone]]).astype(bool)
+        idx = np.flatnonzero(wanted)
+        inputs, ok_sub = clothing.crops(image, boxes[idx])
+        ok = np.zeros(len(boxes), bool)
+        ok[idx[np.asarray(ok_sub, bool)]] = True
+        return inputs, ok
