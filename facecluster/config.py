@@ -82,6 +82,9 @@ class Config:
                             range=(1, 10000), scope="group")
     cluster_distance: float = _opt(0.0, "Cosine distance under which two groups of tracks are the same person "
                                         "(0 = the embedder's calibrated default).", range=(0.0, 2.0), scope="group")
+    calibrate_cut: bool = _opt(False, "Move the same-person distance within 0.85-1.15x the embedder's prior from "
+                                      "this video's own faces that share a frame (an experiment: see BENCHMARKS.md).",
+                               scope="group")
     min_person_detections: int = _opt(2, "A track not joined to any person needs this many detections to count "
                                          "as a person of its own; shorter ones are noise (-1).", range=(1, 100000),
                                       scope="group")

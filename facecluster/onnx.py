@@ -1,23 +1,210 @@
-"""One place that opens ONNX models with onnxruntime, so every backend gets the same threads and errors."""
+"""One place that opens ONNX models with onnxruntime, so every backend gets the same threads, device,
+log level, errors and model-file fixes.
+
+Model-file fix "dangling-inputs" (opencv_zoo's block-quantised `*_int8bq.onnx`, e.g. SFace): the
+quantiser replaced each weight by DequantizeLinear -> Reshape but left the old weight names declared as
+graph inputs, so onnxruntime demands them as inputs and refuses to run. At load time the graph is
+rewritten in memory: graph inputs that no node reads (and initializers listed as inputs) are dropped and
+the batch dimension is made dynamic; with QDQ handling off, onnxruntime then folds the constant
+DequantizeLinear/Reshape nodes into fp32 weights, so the optimised graph equals the fp32 export's
+(vectors match it, cosine 1.000000 on real aligned faces). The edit works on the protobuf wire format
+directly, which keeps the `onnx` package out of the dependencies.
+"""
 
 from __future__ import annotations
 
-from .errors import ModelError
-from .models import ResolvedModel
+import logging
+from pathlib import Path
+
+from .errors import ConfigError, DependencyError, ModelError
+from .models import REGISTRY, ResolvedModel
+
+log = logging.getLogger(__name__)
+DEVICES = ("cpu", "cuda", "auto")
+GPU_HINT = ("install onnxruntime-gpu: `pip install 'facecluster[gpu]'`, then `pip uninstall -y onnxruntime` and "
+            "`pip install --force-reinstall onnxruntime-gpu` (the CPU and GPU wheels share one module), with an "
+            "NVIDIA driver for CUDA 12/13; or use --device cpu")
+_ORT = None
+_notices: set[str] = set()
 
 
-def load_session(model: ResolvedModel, what: str, threads: int = 1):
-    """CPU InferenceSession for `model`; a file onnxruntime cannot load is a ModelError naming it.
+def import_onnxruntime():
+    """onnxruntime, with its global log level set to errors only (once per process)."""
+    global _ORT
+    if _ORT is None:
+        import onnxruntime
+
+        onnxruntime.set_default_logger_severity(3)
+        _ORT = onnxruntime
+    return _ORT
+
+
+def _notice_once(message: str) -> None:
+    if message not in _notices:
+        _notices.add(message)
+        log.info(message)
+
+
+def providers_for(device: str) -> list[str]:
+    """onnxruntime execution providers for a device setting; `cuda` without CUDA is a DependencyError."""
+    if device not in DEVICES:
+        raise ConfigError(f"unknown device {device!r}; choose one of: {', '.join(DEVICES)}")
+    if device == "cpu":
+        return ["CPUExecutionProvider"]
+    ort = import_onnxruntime()
+    if "CUDAExecutionProvider" in ort.get_available_providers():
+        if hasattr(ort, "preload_dlls"):  # CUDA/cuDNN from the nvidia-* pip packages, when present
+            try:
+                ort.preload_dlls()
+            except Exception as exc:  # a missing library shows up again when the session is made
+                log.debug("onnxruntime.preload_dlls: %s", exc)
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    if device == "cuda":
+        raise DependencyError(f"device 'cuda': this onnxruntime has no CUDA support; {GPU_HINT}")
+    _notice_once("no CUDA-enabled onnxruntime found: models run on the CPU (device auto)")
+    return ["CPUExecutionProvider"]
+
+
+def load_session(model: ResolvedModel, what: str, threads: int = 1, device: str = "cpu"):
+    """InferenceSession for `model` on `device` ("cpu", "cuda" or "auto"); a file onnxruntime cannot load is
+    a ModelError naming it.
 
     One thread by default: the pipeline decodes on the other core at the same time, and two inference
     threads per model oversubscribed the 2-core machine (fast profile 3.2x -> 4.9x real time measured)."""
-    import onnxruntime as ort
-
+    ort = import_onnxruntime()
+    providers = providers_for(device)
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.log_severity_level = 3
+    fix = model.load_fix or getattr(REGISTRY.get(model.name), "load_fix", None)
+    source: str | bytes = str(model.path)
+    if fix:
+        source = apply_fix(fix, Path(model.path))
+        # let the optimiser fold DequantizeLinear of constant weights (QDQ handling would keep them)
+        opts.add_session_config_entry("session.disable_quant_qdq", "1")
     try:
-        return ort.InferenceSession(str(model.path), opts, providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(source, opts, providers=providers)
     except Exception as exc:  # onnxruntime raises several unrelated types for bad files
-        raise ModelError(f"cannot load {what} {model.path}: {str(exc).splitlines()[0]}; "
-                         f"check the file (`facecluster models verify`) or choose another model") from None
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ModelError(f"cannot load {what} {model.path}: {message}; check the file "
+                         f"(`facecluster models verify`) or choose another model") from None
+    if providers[0] == "CUDAExecutionProvider" and "CUDAExecutionProvider" not in session.get_providers():
+        if device == "cuda":
+            raise DependencyError(f"device 'cuda': onnxruntime could not start CUDA for {what} (driver, CUDA or "
+                                  f"cuDNN libraries missing); {GPU_HINT}")
+        _notice_once("CUDA could not be started (driver or libraries missing): models run on the CPU (device auto)")
+    return session
+
+
+# ---- model-file fixes on the protobuf wire format --------------------------------------------------------
+# ModelProto.graph = 7; GraphProto: node = 1, initializer = 5, input = 11, output = 12;
+# NodeProto.input = 1; TensorProto.name = 8; ValueInfoProto: name = 1, type = 2; TypeProto.tensor_type = 1;
+# TypeProto.Tensor.shape = 2; TensorShapeProto.dim = 1; Dimension: dim_value = 1, dim_param = 2.
+
+def _varint(buf: bytes, i: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        byte = buf[i]
+        i += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, i
+        shift += 7
+
+
+def _encode_varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def _fields(buf: bytes):
+    """(field number, wire type, payload) of every top-level field; payload is bytes for length-delimited
+    fields, the raw encoded value otherwise."""
+    i = 0
+    while i < len(buf):
+        key, j = _varint(buf, i)
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            _, end = _varint(buf, j)
+            yield number, wire, buf[i:end]
+        elif wire == 2:
+            length, start = _varint(buf, j)
+            end = start + length
+            yield number, wire, buf[start:end]
+        elif wire in (1, 5):
+            end = j + (8 if wire == 1 else 4)
+            yield number, wire, buf[i:end]
+        else:
+            raise ValueError(f"unsupported protobuf wire type {wire}")
+        i = end
+
+
+def _emit(number: int, wire: int, payload: bytes) -> bytes:
+    if wire == 2:
+        return _encode_varint(number << 3 | 2) + _encode_varint(len(payload)) + payload
+    return payload  # varint and fixed fields were kept with their key
+
+
+def _rewrite(buf: bytes, number: int, change) -> bytes:
+    """`buf` with every length-delimited field `number` replaced by change(payload) (None drops it)."""
+    out = []
+    for n, wire, payload in _fields(buf):
+        if n == number and wire == 2:
+            payload = change(payload)
+            if payload is None:
+                continue
+        out.append(_emit(n, wire, payload))
+    return b"".join(out)
+
+
+def _strings(buf: bytes, number: int) -> list[str]:
+    return [p.decode() for n, w, p in _fields(buf) if n == number and w == 2]
+
+
+def _dynamic_batch(value_info: bytes) -> bytes:
+    """ValueInfoProto with its first dimension turned into the symbolic 'N'."""
+    def shape(payload: bytes) -> bytes:
+        dims = [p for n, w, p in _fields(payload) if n == 1 and w == 2]
+        if not dims:
+            return payload
+        first = iter([True])
+        return _rewrite(payload, 1, lambda d: _emit(2, 2, b"N") if next(first, False) else d)
+
+    return _rewrite(value_info, 2, lambda t: _rewrite(t, 1, lambda tensor: _rewrite(tensor, 2, shape)))
+
+
+def _fix_dangling_inputs(graph: bytes) -> bytes:
+    consumed, initializers, outputs = set(), set(), set()
+    for n, w, p in _fields(graph):
+        if n == 1 and w == 2:
+            consumed.update(_strings(p, 1))
+        elif n == 5 and w == 2:
+            initializers.update(_strings(p, 8))
+        elif n == 12 and w == 2:
+            outputs.update(_strings(p, 1))
+
+    def graph_input(payload: bytes) -> bytes | None:
+        name = (_strings(payload, 1) or [""])[0]
+        if name in initializers or (name not in consumed and name not in outputs):
+            return None
+        return _dynamic_batch(payload)
+
+    graph = _rewrite(graph, 11, graph_input)
+    return _rewrite(graph, 12, _dynamic_batch)
+
+
+FIXES = {"dangling-inputs": _fix_dangling_inputs}
+
+
+def apply_fix(fix: str, path: Path) -> bytes:
+    """The model file's bytes with graph fix `fix` applied (see the module docstring)."""
+    try:
+        return _rewrite(path.read_bytes(), 7, FIXES[fix])
+    except (ValueError, IndexError, UnicodeDecodeError) as exc:
+        raise ModelError(f"cannot read {path} as an ONNX model ({exc}); check the file "
+                         f"(`facecluster models verify`)") from None

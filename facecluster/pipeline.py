@@ -5,10 +5,12 @@ This module wires the stages; each stage lives in its own module."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import logging
 import platform
+import sqlite3
 import time
 import uuid
 from dataclasses import dataclass
@@ -21,31 +23,14 @@ import numpy as np
 
 from . import __version__
 from .config import Config, option_table
+from .errors import OutputError
 from .extract import Backends, Extractor
 from .people import summarize_people
 from .results.state import Regrouped, analysed_seconds, regroup, result_set
 from .runfolder import Extraction, RunFolder, read_extraction
 from .runfolder.layout import EXTRACTION, THUMBS
 from .table import RunTable
-from .video import VideoInfo, probe
-
-try:
-    from .video import VideoReader
-except ImportError:  # TEMPORARY until helper V lands VideoReader
-    class VideoReader:
-        def __init__(self, path, fps, shot_threshold=0.06, max_seconds=0.0, resume=None):
-            from .video import sample_frames
-            self._it = sample_frames(path, fps, shot_threshold, max_seconds)
-            self.stats = None
-            self._last = None
-
-        def frames(self):
-            for f in self._it:
-                self._last = f
-                yield f
-
-        def resume_point(self):
-            return None
+from .video import VideoInfo, VideoReader, probe
 
 log = logging.getLogger(__name__)
 Hook = Callable[..., None]  # hook(step, completed=None, total=None)
@@ -66,6 +51,23 @@ def _single_threaded_opencv():
         yield
     finally:
         cv2.setNumThreads(before)
+
+
+@contextlib.contextmanager
+def _output_errors(folder: Path):
+    """A full disk or a folder that turned read-only while the run writes its checkpoint or thumbnails is
+    one line (the results in the folder are untouched until the commit), not a traceback."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise OutputError(f"cannot write the run's checkpoint in {folder} ({exc}); the results there are "
+                          f"unchanged. Free some space or fix the permissions and run the command again") from None
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO,
+                             errno.EFBIG):
+            raise
+        raise OutputError(f"cannot write into {folder} ({exc.strerror}); the results there are unchanged. Free "
+                          f"some space or fix the permissions and run the command again") from None
 
 
 @dataclass
@@ -114,21 +116,22 @@ def fingerprint(identity: dict, config: Config, models: list[dict]) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:32]
 
 
-def run(video, config: Config | None = None, output_dir=None, hook: Hook | None = None) -> Result:
+def run(video, config: Config | None = None, output_dir=None, hook: Hook | None = None, library=None) -> Result:
     """Group the people in `video`. With `output_dir`, the run is checkpointed there as it goes, resumed
-    if an earlier run of the same video and settings was interrupted, and committed atomically."""
+    if an earlier run of the same video and settings was interrupted, and committed atomically. With a
+    people `library` (facecluster.library.Library), the people it recognises are named."""
     config = config or Config()
     hook = hook or _no_hook
     started = time.perf_counter()
     video = Path(video)
     folder = RunFolder(output_dir) if output_dir is not None else None
-    if folder is not None:
-        folder.prepare_for_run()
-        folder.check_edits_file()
     info = probe(video)
     with _single_threaded_opencv():
         backends = Backends.build(config)
         extractor = Extractor(config, backends)
+        if folder is not None:  # after the video and the models are found: a failed start leaves no new folder
+            folder.prepare_for_run()
+            folder.check_edits_file()
         models = backends.models(extractor.detector)
         identity = video_identity(video)
         fp = fingerprint(identity, config, models)
@@ -147,8 +150,8 @@ def run(video, config: Config | None = None, output_dir=None, hook: Hook | None 
         if folder is None:
             extracted = extractor.run(VideoReader(video, config.fps, config.shot_threshold, config.max_seconds),
                                       hook, total)
-            return _finish_in_memory(video, info, config, meta, extracted, started)
-        with folder.running():
+            return _finish_in_memory(video, info, config, meta, extracted, started, library)
+        with folder.running(), _output_errors(folder.path):
             writer, state = folder.open_checkpoint(fp, meta)
             meta = writer.meta()  # a resumed run keeps its run id
             previous = read_extraction(folder.checkpoint / EXTRACTION, partial=True) if state else None
@@ -174,7 +177,7 @@ def run(video, config: Config | None = None, output_dir=None, hook: Hook | None 
             with folder.writing():
                 edits = folder.load_edits()
                 t = time.perf_counter()
-                regrouped = regroup(extraction, config, edits)
+                regrouped = regroup(extraction, config, edits, library)
                 timings = {**extracted.timings, "group": time.perf_counter() - t}
                 manifest = _manifest(meta, config, extracted, timings, started)
                 if edits:
@@ -211,13 +214,18 @@ def _manifest(meta: dict, config: Config, extracted, timings: dict, started: flo
             "resumed_frames": int(extracted.resumed_frames)}
 
 
-def _finish_in_memory(video: Path, info: VideoInfo, config: Config, meta: dict, extracted, started) -> Result:
+def _finish_in_memory(video: Path, info: VideoInfo, config: Config, meta: dict, extracted, started,
+                      library=None) -> Result:
     extraction = Extraction(extracted.table, extracted.spaces, extracted.frames, meta)
-    regrouped: Regrouped = regroup(extraction, config, [])
+    regrouped: Regrouped = regroup(extraction, config, [], library)
     table = extracted.table.replace(person_id=regrouped.unit_person[extracted.table.unit_id]
                                     if len(extracted.table) else extracted.table.person_id)
     people = summarize_people(table, regrouped.unit_person, extracted.spaces.get("face"), config.fps,
-                              analysed_seconds(extraction, config), regrouped.names)
+                              analysed_seconds(extraction, config), regrouped.names, regrouped.name_sources)
+    if regrouped.info.get("library"):
+        from .library import annotate
+
+        annotate(people, regrouped.info)
     manifest = _manifest(meta, config, extracted, extracted.timings, started)
     manifest["grouping"] = regrouped.info
     return Result(info, config, table, extracted.spaces, people, manifest, None)

@@ -1,20 +1,25 @@
 #!/usr/bin/env python3
-"""Grouping quality benchmark (issue 4): facecluster vs the recipes users would otherwise reach for.
+"""Grouping quality, leave-one-face-set-out (issue 9): nothing is scored on the data that chose it.
 
     FACECLUSTER_MODELS=../shared/models python scripts/bench_quality.py --out bench_results/quality
 
-One command (~6 min here): regenerates a synthetic episode set (default: one 90 s 1280x720/25 fps episode
-per identity-labelled face set, each with its own seed), runs the facecluster builtin and fast configs on
-each, re-clusters their stored embeddings with the baselines (facecluster.evaluate.baselines), scores
-every OUTDIR with the same `evaluate()` (faces: detection recall, BCubed, pairwise F, NMI, WCP, people
-predicted/true), then counts people on the real clips with known counts. Prints markdown tables; writes
-OUT/quality.json, OUT/quality.md (+ every metric per episode); OUT/episodes, OUT/runs keep videos, OUTDIRs.
+1. Synthetic episodes (`facecluster synth`, 90 s, 1280x720) from every identity-labelled face set of
+   ../shared/media/faces, two seeds each; each configuration in --configs runs once per episode.
+2. For each held-out face set H: the face cut prior is calibrated on the labelled photos of the OTHER sets
+   (scripts/calibrate_embedders.py's calibrate_threshold), then the grouping options (cut scale, clothing
+   weight, clothing veto) are chosen by mean BCubed F on the OTHER sets' episodes, re-grouping their
+   stored extractions in process; only then are H's episodes scored: fused, faces only (same cut), with the
+   per-video cut (grouping.calibrate), and the baselines on the same detections and embeddings (Immich's
+   DBSCAN; face_recognition's DBSCAN and Chinese whispers on the builtin runs' dlib descriptors).
+3. People counted on the real clips with known counts, with options chosen on all sets.
+Prints markdown tables (every episode, detection recall beside BCubed F) and writes OUT/quality.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import itertools
 import json
 import os
 import sys
@@ -23,226 +28,213 @@ from pathlib import Path
 
 import numpy as np
 
-import facecluster
-from facecluster import store
-from facecluster.evaluate import metrics
-from facecluster.evaluate.baselines import RECIPES, run_baseline
-from facecluster.evaluate.harness import evaluate
-from facecluster.evaluate.synth import load_truth, synthesize_episode
-
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+os.environ.setdefault("FACECLUSTER_MODELS", str(ROOT.parent / "shared" / "models"))
+
+import facecluster  # noqa: E402
+from facecluster.config import build_config  # noqa: E402
+from facecluster.evaluate.baselines import RECIPES, run_baseline  # noqa: E402
+from facecluster.evaluate.harness import score  # noqa: E402
+from facecluster.evaluate.synth import synthesize_episode  # noqa: E402
+from facecluster.results.state import regroup  # noqa: E402
+from facecluster.runfolder import RunFolder  # noqa: E402
+
 MEDIA = ROOT.parent / "shared" / "media"
-CONFIGS = {"builtin": ROOT / "configs" / "default.toml", "fast": ROOT / "configs" / "fast.toml"}
-EPISODES = "faceapi_bbt:1,face_recognition_examples:2,yywbxgl_video_faces:3"
-log = functools.partial(print, file=sys.stderr, flush=True)
+SETS = ("faceapi_bbt", "face_recognition_examples", "yywbxgl_video_faces", "glint_celebs22")
+EPISODES = "faceapi_bbt:1,faceapi_bbt:4,face_recognition_examples:2,face_recognition_examples:5," \
+           "yywbxgl_video_faces:3,yywbxgl_video_faces:6,glint_celebs22:7,glint_celebs22:8"
 REAL_CLIPS = {"secureface_rpi_test_3.avi": 2, "secureface_rpi_test_4.avi": 2,
               "intel_head-pose-face-detection-female-and-male.gif": 2,
               "intel_face-demographics-walking-and-pause.gif": 3}
+GRID = {"cut_scale": (0.9, 1.0, 1.1), "clothing_weight": (0.0, 0.3, 0.5, 0.7), "clothing_veto": (0.9, 1.0, 1.1, 1.25)}
+log = functools.partial(print, file=sys.stderr, flush=True)
 
 
-def run_config(video: Path, config: str, outdir: Path) -> dict:
-    t = time.perf_counter()
-    result = facecluster.run(video, facecluster.build_config(CONFIGS[config]), output_dir=outdir)
-    return {"wall_s": round(time.perf_counter() - t, 1), "people": result.n_people}
+def config_file(name: str) -> Path:
+    for folder in (ROOT / "facecluster" / "profiles", ROOT / "configs"):
+        if (folder / f"{name}.toml").is_file():
+            return folder / f"{name}.toml"
+    path = Path(name)
+    if path.is_file():
+        return path
+    raise SystemExit(f"no config {name!r} (facecluster/profiles/NAME.toml, configs/NAME.toml or a path)")
 
 
-def score(outdir: Path, truth: Path, wall_s: float | None) -> dict:
-    faces = evaluate(outdir, truth)["faces"]
+def extraction(outdir: Path):
+    rf = RunFolder(outdir)
+    with rf.reading():
+        stored = rf.load(grouping=False)
+    return stored.extraction
+
+
+def grouped_score(ext, config, truth: Path) -> dict:
+    regrouped = regroup(ext, config, [])
+    table = ext.table.replace(person_id=regrouped.unit_person[ext.table.unit_id] if len(ext.table) else
+                              ext.table.person_id)
+    frames = set(ext.frames[:, 0].astype(int).tolist())
+    return summarize(score(table, frames, truth)["faces"], regrouped.info)
+
+
+def summarize(faces: dict, info: dict | None = None) -> dict:
     c, d = faces["clustering"], faces["detection"]
-    return {"det_recall": d["recall"], "det_precision": d["precision"], "faces_matched": d["matched"],
-            "bcubed_p": c["bcubed"]["precision"], "bcubed_r": c["bcubed"]["recall"], "bcubed_f": c["bcubed"]["f"],
-            "pairwise_f": c["pairwise"]["f"], "nmi": c["nmi"], "wcp": c["wcp"], "noise": c["noise_fraction"],
-            "people_pred": faces["people"]["predicted"], "people_true": faces["people"]["true"], "wall_s": wall_s}
+    out = {"det_recall": d["recall"], "det_precision": d["precision"], "bcubed_p": c["bcubed"]["precision"],
+           "bcubed_r": c["bcubed"]["recall"], "bcubed_f": c["bcubed"]["f"], "nmi": c["nmi"],
+           "people_pred": faces["people"]["predicted"], "people_true": faces["people"]["true"]}
+    if info:
+        out["cut"] = info.get("face_cut")
+    return out
 
 
-def raw_dlib_descriptors(video: Path, outdir: Path):
-    """Exact raw (unnormalised) dlib descriptors of the face rows of a builtin OUTDIR, re-decoding its
-    sampled frames: checks the DLIB_RAW_NORM scaling the face_recognition baselines use."""
-    import dlib
+def prior_from_photos(config, sets: list[str]) -> float:
+    """The embedder's same-person cut at best F1, calibrated on the labelled photos of `sets` only (pairs
+    within each set, as grouping sees them: one video, one cast), embedded like the pipeline does."""
+    import calibrate_embedders as cal
 
-    from facecluster.backends import create_embedder
-    from facecluster.video import sample_frames
+    from facecluster import registry
 
-    config = facecluster.build_config(CONFIGS["builtin"])
-    embedder = create_embedder("dlib", config)
-    table = store.read_detections(outdir)
-    faces = np.flatnonzero(table["kind"] == "face")
-    rows_of: dict[int, list[int]] = {}
-    for k, row in enumerate(faces):
-        rows_of.setdefault(int(table["frame_index"][row]), []).append(k)
-    raw = np.zeros((len(faces), 128))
-    for frame in sample_frames(video, config.fps, config.shot_threshold):
-        rgb = np.ascontiguousarray(frame.image[..., ::-1])
-        for k in rows_of.get(frame.index, ()):
-            x1, y1, x2, y2 = (int(round(table[c][faces[k]])) for c in ("x1", "y1", "x2", "y2"))
-            shape = embedder.predictor(rgb, dlib.rectangle(x1, y1, x2 - 1, y2 - 1))
-            chip = dlib.get_face_chip(rgb, shape, size=150, padding=0.25)
-            raw[k] = np.array(embedder.facerec.compute_face_descriptor(chip))
-    return raw
-
-
-def separability(outdir: Path, truth: Path) -> dict:
-    """How separable the run's face embeddings are: for the faces matched to truth, the share of
-    same-identity pairs above the same-person distance (must be split or bridged by tracks) and of
-    different-identity pairs below it (invite merges). What limits any clustering of these vectors."""
-    table = store.read_detections(outdir)
-    ids, vectors = store.read_embeddings(outdir, "face")
-    row = {int(d): i for i, d in enumerate(ids)}
-    boxes = {f["frame_index"]: [(o["identity"], o["box"]) for o in f["objects"] if o["kind"] == "face"]
-             for f in load_truth(truth)["frames"]}
-    labels, rows = [], []
-    for f in np.unique(table["frame_index"][table["kind"] == "face"]):
-        sel = np.flatnonzero((table["frame_index"] == f) & (table["kind"] == "face"))
-        pred = np.stack([table[c][sel] for c in ("x1", "y1", "x2", "y2")], 1)
-        t = boxes.get(int(f), [])
-        for i, j, _ in metrics.match_boxes([b for _, b in t], pred):
-            labels.append(t[i][0])
-            rows.append(row[int(table["detection_id"][sel[j]])])
-    threshold = json.loads((outdir / "manifest.json").read_text())["same_person_distance"]
-    e, y = vectors[rows], np.array(labels)
-    iu = np.triu_indices(len(e), 1)
-    d, same = (1.0 - e @ e.T)[iu], (y[:, None] == y[None, :])[iu]
-    med, frac = (lambda v: float(np.median(v)) if len(v) else None), (lambda v: float(v.mean()) if len(v) else None)
-    return {"threshold": threshold, "same_median": med(d[same]), "different_median": med(d[~same]),
-            "same_above": frac(d[same] >= threshold), "different_below": frac(d[~same] < threshold)}
+    full = config.replace(detect_max_side=0)
+    detector = registry.create("face-detector", full.face_detector, registry.options_for("face-detector", full))
+    embedder = registry.create("face-embedder", full.face_embedder, registry.options_for("face-embedder", full))
+    vectors, ident = [], []
+    for photo in cal.labelled_photos(sets=sets):
+        found = cal.find_face(detector, photo.image)
+        if found is not None:
+            vectors.append(embedder.embed(photo.image, found)[0])
+            ident.append(photo.identity)
+    vectors = np.asarray(vectors)
+    d, same = [], []
+    for s in sets:
+        idx = [i for i, name in enumerate(ident) if name.startswith(s + "/")]
+        if len(idx) > 1:
+            dd, ll = cal.pair_distances(vectors[idx], [ident[i] for i in idx])
+            d.append(dd)
+            same.append(ll)
+    return float(cal.calibrate_threshold(np.concatenate(d), np.concatenate(same)))
 
 
-def bench_episode(name: str, seed: int, seconds: float, out: Path, methods: list[str],
-                  exact_dlib: bool = False) -> dict:
-    tag = f"{name}-s{seed}"
-    video, truth = out / "episodes" / f"{tag}.mp4", out / "episodes" / f"{tag}.json"
+def choose(train: list[tuple], prior: float, base) -> tuple[dict, float]:
+    """Grouping options with the best mean BCubed F on the training episodes."""
+    best, best_f = None, -1.0
+    for cut_scale, weight, veto in itertools.product(*GRID.values()):
+        if weight == 0 and veto != GRID["clothing_veto"][0]:
+            continue  # the veto means nothing without clothing
+        options = {"cluster_distance": round(cut_scale * prior, 4), "clothing_weight": weight, "clothing_veto": veto}
+        cfg = base.replace(**options)
+        f = float(np.mean([grouped_score(ext, cfg, truth)["bcubed_f"] for ext, truth in train]))
+        if f > best_f + 1e-9:
+            best, best_f = options, f
+    return best, best_f
+
+
+def run_config(video: Path, name: str, outdir: Path) -> float:
+    if (outdir / "manifest.json").is_file():
+        return 0.0
     t = time.perf_counter()
-    info = synthesize_episode(MEDIA / "faces" / name, video, truth, seconds=seconds, seed=seed)
-    log(f"{tag}: synthesized {info['frames']} frames, {info['shots']} shots, {len(info['identities'])} "
-        f"identities in {time.perf_counter() - t:.0f} s")
-    rows = {}
-    for config in CONFIGS:
-        outdir = out / "runs" / tag / config
-        run = run_config(video, config, outdir)
-        key = f"facecluster {config}"
-        if key in methods:
-            rows[key] = score(outdir, truth, run["wall_s"])
-            rows[key]["separability"] = separability(outdir, truth)
-            log(f"{tag}: {key}: BCubed F {rows[key]['bcubed_f']:.3f} ({run['wall_s']} s)")
-    for recipe in RECIPES.values():
-        if recipe.name in methods:
-            outdir = out / "runs" / tag / recipe.name
-            t = time.perf_counter()
-            run_baseline(out / "runs" / tag / recipe.source, outdir, recipe)
-            rows[recipe.name] = score(outdir, truth, None)
-            rows[recipe.name]["cluster_s"] = round(time.perf_counter() - t, 2)
-    if exact_dlib:
-        raw = raw_dlib_descriptors(video, out / "runs" / tag / "builtin")
-        norms = np.linalg.norm(raw, axis=1)
-        log(f"{tag}: raw dlib norms min/median/max {norms.min():.3f} / {np.median(norms):.3f} / {norms.max():.3f}")
-        for recipe in RECIPES.values():
-            if recipe.embedder == "dlib" and recipe.name in methods:
-                outdir = out / "runs" / tag / f"{recipe.name}-raw"
-                run_baseline(out / "runs" / tag / recipe.source, outdir, recipe, vectors=raw)
-                rows[f"{recipe.name} (exact raw)"] = score(outdir, truth, None)
-                rows[f"{recipe.name} (exact raw)"]["raw_norm_median"] = float(np.median(norms))
-    return {"episode": tag, "faces_dir": name, "seed": seed, "seconds": seconds, "frames": info["frames"],
-            "shots": info["shots"], "identities": info["identities"], "methods": rows}
-
-
-def bench_real(out: Path) -> list[dict]:
-    rows = []
-    for clip, true in REAL_CLIPS.items():
-        video, row, runs = MEDIA / "videos" / clip, {"clip": clip, "true": true}, out / "real" / clip
-        for config in CONFIGS:
-            row[config] = run_config(video, config, runs / config)["people"]
-        for recipe in RECIPES.values():
-            row[recipe.name] = run_baseline(runs / recipe.source, runs / recipe.name, recipe)["people"]
-        rows.append(row)
-        log(f"{clip}: {row}")
-    return rows
-
-
-def _mean(values):
-    values = [v for v in values if v is not None]
-    return sum(values) / len(values) if values else None
-
-
-def _row(*cells) -> str:
-    return "| " + " | ".join(str(c) for c in cells) + " |"
-
-
-def tables(results: dict, full: bool = False) -> str:
-    """Markdown: mean metrics per method, per-episode F / NMI / people, BCubed F margins of facecluster
-    over each baseline, embedding separability, real clips; `full` adds every metric of every episode."""
-    cols = [("det recall", "det_recall"), ("BCubed P", "bcubed_p"), ("BCubed R", "bcubed_r"),
-            ("BCubed F", "bcubed_f"), ("pairwise F", "pairwise_f"), ("NMI", "nmi"), ("WCP", "wcp"),
-            ("noise", "noise")]
-    eps = results["episodes"]
-    methods = list(eps[0]["methods"]) if eps else []
-    lines = [_row("episode", "method", *(c for c, _ in cols), "people pred / true"), "|---" * (len(cols) + 3) + "|"]
-    lines += [_row(ep["episode"], m, *(f"{r[k]:.3f}" for _, k in cols), f"{r['people_pred']} / {r['people_true']}")
-              for ep in eps for m, r in ep["methods"].items()] + [""]
-    lines = lines if full else []
-    lines += [f"Mean over {len(eps)} episodes (faces):", "", _row("method", *(c for c, _ in cols)),
-              "|---" * (len(cols) + 1) + "|"]
-    lines += [_row(m, *(f"{_mean(ep['methods'][m][k] for ep in eps):.3f}" for _, k in cols)) for m in methods]
-    lines += ["", "Per episode, BCubed F / NMI / people predicted (true people in brackets):", "",
-              _row("episode", *methods), "|---" * (len(methods) + 1) + "|"]
-    lines += [_row(f"{ep['episode']} ({next(iter(ep['methods'].values()))['people_true']})",
-                   *(f"{r['bcubed_f']:.3f} / {r['nmi']:.3f} / {r['people_pred']}" for r in ep["methods"].values()))
-              for ep in eps]
-    pairs = [(a, b) for a in methods if a.startswith("facecluster") for b in methods if not b.startswith("facecluster")]
-    if pairs:
-        lines += ["", "BCubed F margin, facecluster minus baseline (> 0: facecluster better):", "",
-                  _row("facecluster", "baseline", "mean", "min", "max", "episodes >= +0.10"), "|---" * 6 + "|"]
-        results["margins"] = {}
-        for a, b in pairs:
-            d = [ep["methods"][a]["bcubed_f"] - ep["methods"][b]["bcubed_f"] for ep in eps]
-            results["margins"][f"{a} - {b}"] = d
-            lines.append(_row(a.split()[1], b, f"{_mean(d):+.3f}", f"{min(d):+.3f}", f"{max(d):+.3f}",
-                              f"{sum(x >= 0.1 for x in d)} / {len(d)}"))
-    sep = [(ep["episode"], m, r["separability"]) for ep in eps for m, r in ep["methods"].items() if "separability" in r]
-    if sep:
-        f = lambda v, n=3: "-" if v is None else f"{v:.{n}f}"  # noqa: E731
-        lines += ["", "Face embedding separability (matched faces, all pairs; thr = the run's same-person distance):",
-                  "", _row("episode", "config", "thr", "same median", "different median", "same >= thr",
-                           "different < thr"), "|---" * 7 + "|"]
-        lines += [_row(e, m.split()[1], f"{x['threshold']:.3f}", f(x["same_median"]), f(x["different_median"]),
-                       f(x["same_above"]), f(x["different_below"], 4)) for e, m, x in sep]
-    if results.get("real"):
-        names = [k for k in results["real"][0] if k not in ("clip", "true")]
-        lines += ["", "People counted on real clips (true count from MEDIA.md):", "", _row("clip", "true", *names),
-                  "|---" * (len(names) + 2) + "|"]
-        lines += [_row(r["clip"], r["true"], *(r[n] for n in names)) for r in results["real"]]
-    return "\n".join(lines)
+    facecluster.run(video, build_config(config_file(name)), output_dir=outdir)
+    return round(time.perf_counter() - t, 1)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", default="bench_results/quality", help="folder for episodes, OUTDIRs and results")
-    ap.add_argument("--seconds", type=float, default=90.0, help="length of each episode")
-    ap.add_argument("--episodes", default=EPISODES, help="FACE_SET:SEED,... (folders of ../shared/media/faces)")
-    ap.add_argument("--methods", default="facecluster builtin,facecluster fast,face_recognition-dbscan,"
-                                         "face_recognition-cw,immich-dbscan")
-    ap.add_argument("--no-real", action="store_true", help="skip the real clips")
-    ap.add_argument("--exact-dlib", action="store_true", help="also run the face_recognition recipes on exact "
-                    "raw dlib descriptors (re-decodes the sampled frames) to check the DLIB_RAW_NORM scaling")
+    ap.add_argument("--out", default="bench_results/quality")
+    ap.add_argument("--episodes", default=EPISODES, help="FACE_SET:SEED,...")
+    ap.add_argument("--seconds", type=float, default=90.0)
+    ap.add_argument("--configs", default="fast", help="configs to evaluate (profile names or TOML paths)")
+    ap.add_argument("--builtin", default="builtin", help="config whose dlib runs feed the face_recognition "
+                                                        "baselines ('' = skip them)")
+    ap.add_argument("--no-real", action="store_true")
     args = ap.parse_args()
-    os.environ.setdefault("FACECLUSTER_MODELS", str(ROOT.parent / "shared" / "models"))
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    methods = [m.strip() for m in args.methods.split(",")]
-    started = time.perf_counter()
-    head = lambda: os.popen(f"git -C {ROOT} rev-parse --short HEAD 2>/dev/null").read().strip()  # noqa: E731
-    results = {"command": " ".join(sys.argv), "commit_start": head(), "load_avg_start": os.getloadavg(), "episodes": []}
+    (out / "episodes").mkdir(parents=True, exist_ok=True)
+    episodes = []
     for spec in args.episodes.split(","):
         name, seed = spec.rsplit(":", 1)
-        results["episodes"].append(bench_episode(name, int(seed), args.seconds, out, methods, args.exact_dlib))
-    results["real"] = [] if args.no_real else bench_real(out)
-    results["wall_s"] = round(time.perf_counter() - started, 1)
-    results["load_avg_end"], results["commit_end"] = os.getloadavg(), head()
-    (out / "quality.md").write_text(tables(results, full=True) + "\n")
-    text = tables(results)
+        tag = f"{name}-s{seed}"
+        video, truth = out / "episodes" / f"{tag}.mp4", out / "episodes" / f"{tag}.json"
+        if not video.is_file():
+            synthesize_episode(MEDIA / "faces" / name, video, truth, seconds=args.seconds, seed=int(seed))
+            log(f"synthesized {tag}")
+        episodes.append((name, tag, video, truth))
+    results = {"command": " ".join(sys.argv), "grid": GRID, "configs": {}}
+    configs = [c for c in args.configs.split(",") if c]
+    for cname in configs + ([args.builtin] if args.builtin else []):
+        for _, tag, video, _ in episodes:
+            took = run_config(video, cname, out / "runs" / tag / cname)
+            if took:
+                log(f"{tag}: {cname} ran in {took} s")
+    sets = sorted({e[0] for e in episodes})
+    for cname in configs:
+        base = build_config(config_file(cname))
+        exts = {tag: extraction(out / "runs" / tag / cname) for _, tag, _, _ in episodes}
+        rows, folds = [], {}
+        for held in sets:
+            others = [s for s in sets if s != held]
+            prior = prior_from_photos(base, others)
+            train = [(exts[tag], truth) for s, tag, _, truth in episodes if s != held]
+            options, train_f = choose(train, prior, base)
+            folds[held] = {"prior": prior, "chosen": options, "train_bcubed_f": train_f}
+            log(f"{cname} fold {held}: prior {prior:.3f}, chose {options} (train F {train_f:.3f})")
+            cfg = base.replace(**options)
+            for s, tag, _, truth in episodes:
+                if s != held:
+                    continue
+                ext = exts[tag]
+                row = {"episode": tag, "set": s, "fused": grouped_score(ext, cfg, truth),
+                       "faces_only": grouped_score(ext, cfg.replace(clothing_weight=0.0), truth),
+                       "video_cut": grouped_score(ext, cfg.replace(cluster_distance=0.0, calibrate_cut=True), truth)}
+                table, frames, _ = run_baseline(out / "runs" / tag / cname, RECIPES["immich-dbscan"])
+                row["immich-dbscan"] = summarize(score(table, frames, truth)["faces"])
+                if args.builtin:
+                    for recipe in ("face_recognition-dbscan", "face_recognition-cw"):
+                        table, frames, _ = run_baseline(out / "runs" / tag / args.builtin, RECIPES[recipe])
+                        row[recipe] = summarize(score(table, frames, truth)["faces"])
+                rows.append(row)
+                log(f"{tag}: fused F {row['fused']['bcubed_f']:.3f} (recall {row['fused']['det_recall']:.3f}), "
+                    f"faces only {row['faces_only']['bcubed_f']:.3f}, immich {row['immich-dbscan']['bcubed_f']:.3f}")
+        all_prior = prior_from_photos(base, sets)
+        all_options, _ = choose([(exts[tag], truth) for _, tag, _, truth in episodes], all_prior, base)
+        real = [] if args.no_real else real_counts(cname, base.replace(**all_options), out)
+        results["configs"][cname] = {"folds": folds, "episodes": rows, "all_sets": {"prior": all_prior,
+                                                                                   "chosen": all_options},
+                                     "real": real}
     (out / "quality.json").write_text(json.dumps(results, indent=2) + "\n")
-    print(text)
-    print(f"\n{len(results['episodes'])} episodes of {args.seconds:.0f} s + {len(results['real'])} real clips in "
-          f"{results['wall_s']:.0f} s; results in {out / 'quality.json'}")
+    print(tables(results))
+
+
+def real_counts(cname: str, cfg, out: Path) -> list[dict]:
+    rows = []
+    for clip, true in REAL_CLIPS.items():
+        outdir = out / "real" / clip / cname
+        run_config(MEDIA / "videos" / clip, cname, outdir)
+        people = regroup(extraction(outdir), cfg, []).unit_person
+        rows.append({"clip": clip, "true": true, "found": int(people.max(initial=-1) + 1)})
+    return rows
+
+
+def tables(results: dict) -> str:
+    lines = []
+    for cname, r in results["configs"].items():
+        methods = ["fused", "faces_only", "video_cut", "immich-dbscan", "face_recognition-dbscan", "face_recognition-cw"]
+        present = [m for m in methods if r["episodes"] and m in r["episodes"][0]]
+        lines += [f"### {cname}", "", "| episode | det recall | " + " | ".join(f"{m} BCubed F" for m in present)
+                  + " | people (fused) pred / true |", "|---" * (len(present) + 3) + "|"]
+        for e in r["episodes"]:
+            lines.append(f"| {e['episode']} | {e['fused']['det_recall']:.3f} | "
+                         + " | ".join(f"{e[m]['bcubed_f']:.3f}" for m in present)
+                         + f" | {e['fused']['people_pred']} / {e['fused']['people_true']} |")
+        means = [np.mean([e[m]["bcubed_f"] for e in r["episodes"]]) for m in present]
+        lines.append("| **mean** | {:.3f} | ".format(np.mean([e["fused"]["det_recall"] for e in r["episodes"]]))
+                     + " | ".join(f"**{v:.3f}**" for v in means) + " | |")
+        lines += ["", "| held-out set | face cut prior (other sets' photos) | chosen on the other sets' episodes |",
+                  "|---|---|---|"]
+        lines += [f"| {s} | {f['prior']:.3f} | {f['chosen']} (train F {f['train_bcubed_f']:.3f}) |"
+                  for s, f in r["folds"].items()]
+        if r["real"]:
+            lines += ["", "| real clip | true | found |", "|---|---|---|"]
+            lines += [f"| {x['clip']} | {x['true']} | {x['found']} |" for x in r["real"]]
+        lines.append("")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

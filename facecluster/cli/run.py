@@ -21,22 +21,30 @@ def _fmt_time(seconds: float) -> str:
               help="Output folder [default: VIDEO name + '.facecluster' in the current folder]. Running again "
                    "into it keeps your corrections (edits.json) and any files you added; an interrupted run "
                    "continues where it stopped.")
+@click.option("-p", "--profile", default=None,
+              help="Shipped settings to start from: builtin (default; offline dlib models) or fast (run `facecluster "
+                   "models download --profile fast` once); see `facecluster models list --profile NAME`.")
 @click.option("-c", "--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="TOML config file; command-line options override it.")
+              help="TOML config file on top of the profile; command-line options override both.")
 @click.option("--overwrite/--no-overwrite", default=True, show_default=True,
               help="Replace the results of an earlier run in the output folder (corrections are kept).")
 @click.option("--print-config", is_flag=True, help="Print the effective config as TOML and exit.")
 @click.option("--annotate", "annotate_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the video with boxes and person labels to this file (.mp4/.mkv/.avi/.mov).")
+@click.option("--library", "library_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="People library (`facecluster library`): name the people it recognises.")
 @config_options
 @click.pass_context
-def run_cmd(ctx, video, output, config_file, overwrite, print_config, annotate_path, **options):
+def run_cmd(ctx, video, output, profile, config_file, overwrite, print_config, annotate_path, library_path,
+            **options):
     """Find and group the people in VIDEO (mp4, avi, mkv, mov, webm, GIF)."""
+    from .. import profiles
     from ..errors import OutputError
     from ..pipeline import run
     from ..runfolder import RunFolder
 
-    config = build_config(config_file, overrides_from(options))
+    base = profiles.load(profile).to_dict() if profile else None
+    config = build_config(config_file, overrides_from(options), base=base)
     if print_config:
         click.echo(to_toml(config), nl=False)
         return
@@ -44,10 +52,17 @@ def run_cmd(ctx, video, output, config_file, overwrite, print_config, annotate_p
     if not overwrite and RunFolder(output).state() == "ours" and (output / "manifest.json").exists():
         raise OutputError(f"{output} already holds results; pass --overwrite to replace them (your corrections in "
                           f"edits.json are kept either way)")
+    library = None
+    if library_path is not None:
+        from ..library import Library
+        from ..library.embedder import of_config
+
+        library = Library.open(library_path, readonly=True)
+        library.check_embedder(of_config(config), "this run's config")  # before decoding, not after
     quiet = ctx.obj.get("quiet", False)
     hook = ProgressHook(enabled=not quiet)
     try:
-        result = run(video, config, output_dir=output, hook=hook)
+        result = run(video, config, output_dir=output, hook=hook, library=library)
         if annotate_path is not None:
             from ..results import annotate
 
@@ -68,6 +83,10 @@ def run_cmd(ctx, video, output, config_file, overwrite, print_config, annotate_p
         click.echo(f"  re-applied {corrections} correction(s) from {output / 'edits.json'}")
     for p in result.people:
         name = f" {p['name']!r}" if p.get("name") else ""
+        if p.get("library_similarity") is not None:
+            name += f" (library {p['library_similarity']:.2f})"
+        elif p.get("library_suggestion"):
+            name += f" (maybe {p['library_suggestion']['name']!r}, {p['library_suggestion']['similarity']:.2f})"
         click.echo(f"  person {p['id']:>3}{name}: {p['faces']:>5} faces, screen time {_fmt_time(p['screen_time_s'])}, "
                    f"seen {_fmt_time(p['first_seen_s'])} - {_fmt_time(p['last_seen_s'])}")
 

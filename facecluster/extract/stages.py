@@ -29,7 +29,7 @@ from ..track import Tracker, join_tracks
 from .frame import Backends, FrameStage, FrameWork
 
 log = logging.getLogger(__name__)
-CHECKPOINT_S = 5.0
+CHECKPOINT_S = 2.0
 BATCH_FACES = 64  # face chips per embedding call
 BATCH_FRAMES = 8  # frames waiting for one embedding call at most
 BODY_TRACKS = 1 << 40  # body track ids live apart from face track ids until units are made
@@ -90,11 +90,11 @@ class Extractor:
         self.previous: Extraction | None = None
         self.next_id = 0
         self.last_resume = None
-        self.decode_before: dict = {}
         self.resumed_frames = 0
         self.chunk = _Chunk()
         self.all = _Chunk()
         self.frames_done = 0
+        self.recording = False
 
     def start(self, writer: ExtractionWriter | None, thumbs: Path | None, state: dict | None,
               previous: Extraction | None) -> None:
@@ -108,7 +108,6 @@ class Extractor:
             self.body_tracker.restore(state["body_tracker"])
             self.next_id = int(state["rows"])
             self.last_resume = state["reader"]
-            self.decode_before = state.get("decode") or {}
             self.resumed_frames = self.frames_done = len(previous.frames) if previous is not None else 0
             for k, v in (state.get("timings") or {}).items():
                 self.timings[k] += v
@@ -200,7 +199,8 @@ class Extractor:
                     break
         except BaseException:
             stop.set()
-            if self.writer is not None and self.chunk.frames:
+            # an interruption inside _record leaves the trackers ahead of the rows: keep the last checkpoint
+            if self.writer is not None and self.chunk.frames and not self.recording:
                 try:
                     self._checkpoint(reader)  # keep what was recorded: the next run continues from here
                 except Exception:  # the original error matters more
@@ -216,6 +216,7 @@ class Extractor:
 
     # recording ----------------------------------------------------------------------------------------------
     def _record(self, batch: list[FrameWork]) -> None:
+        self.recording = True
         t = time.perf_counter()
         chips = [w.chips for w in batch if len(w.chips)]
         vectors = self.b.face_embedder.embed_chips(np.concatenate(chips)) if chips else \
@@ -240,6 +241,7 @@ class Extractor:
             for k, v in w.timings.items():
                 self.timings[k] += v
         self.timings["track"] += time.perf_counter() - t
+        self.recording = False
 
     def _record_frame(self, w: FrameWork, emb: np.ndarray, cvec: np.ndarray | None) -> None:
         frame, faces, bodies = w.frame, w.faces, w.bodies
@@ -308,7 +310,7 @@ class Extractor:
         t = time.perf_counter()
         state = {"rows": self.next_id, "reader": self.last_resume, "face_tracker": self.face_tracker.state(),
                  "body_tracker": self.body_tracker.state(), "timings": dict(self.timings),
-                 "decode": _decode_stats(reader, self.decode_before)}
+                 "decode": (self.last_resume or {}).get("stats") or {}}
         self.writer.append(self.chunk.table(), self.chunk.space_arrays(self.dims), self.chunk.frames, state)
         self._keep(self.chunk)
         self.chunk = _Chunk()
@@ -345,8 +347,7 @@ class Extractor:
                           table.body_detection_id[table.body_detection_id >= 0]], 1)
         unit_id = join_tracks(track_id, table.frame_index, table.is_face, links) if len(table) else track_id
         table = table.replace(track_id=track_id, unit_id=unit_id)
-        return Extracted(table, spaces, frames, _decode_stats(reader, self.decode_before), dict(self.timings),
-                         self.resumed_frames)
+        return Extracted(table, spaces, frames, reader.totals(), dict(self.timings), self.resumed_frames)
 
 
 def _put(q: queue.Queue, item, stop: threading.Event) -> None:
@@ -360,15 +361,3 @@ def _put(q: queue.Queue, item, stop: threading.Event) -> None:
                     q.get_nowait()
                 except queue.Empty:
                     pass
-
-
-def _decode_stats(reader, before: dict) -> dict:
-    stats = getattr(reader, "stats", None)
-    now = stats.to_dict() if hasattr(stats, "to_dict") else dict(vars(stats)) if stats is not None else {}
-    out = dict(before)
-    for k, v in now.items():
-        if isinstance(v, (int, float)) and not isinstance(v, bool) and isinstance(before.get(k), (int, float)):
-            out[k] = before[k] + v
-        else:
-            out[k] = v
-    return out

@@ -66,7 +66,7 @@ def attach_faceless(units: Units, labels: np.ndarray, cannot: list[set], options
             dist[ok] = (nn - p_sum[ok] @ g_sum[gi]) / nn
         conflict = {int(labels[v]) for u in members.tolist() for v in cannot[u] if labels[v] >= 0}
         if conflict:
-            dist[np.searchsorted(people, sorted(conflict))] = np.inf
+            dist[np.isin(people, sorted(conflict))] = np.inf  # a conflict may be a faceless group made above
         if window:
             first, last = units.first_s[members].min(), units.last_s[members].max()
             gap = np.maximum(first - p_last, p_first - last)

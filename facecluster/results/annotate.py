@@ -24,6 +24,7 @@ import numpy as np
 
 from ..errors import ConfigError, InputError, OutputError
 from ..runfolder import RunFolder
+from ..video import Orientation, probe
 
 log = logging.getLogger(__name__)
 
@@ -116,13 +117,14 @@ def annotate(folder, video=None, out_path=None, hook: Callable | None = None) ->
         with av.open(str(tmp), "w") as dst:
             codec = "libx264" if "libx264" in av.codecs_available else "mpeg4"
             enc = dst.add_stream(codec, rate=rate)
-            w, h = stream.codec_context.width // 2 * 2, stream.codec_context.height // 2 * 2
+            info = probe(video)  # width and height in display orientation, as the boxes are
+            w, h = info.width // 2 * 2, info.height // 2 * 2
             enc.width, enc.height, enc.pix_fmt = w, h, "yuv420p"
             if codec == "libx264":
                 enc.options = {"crf": "20", "preset": "veryfast"}
             current, since = [], 0
             for frame in src.decode(stream):
-                image = frame.to_ndarray(format="bgr24")[:h, :w].copy()
+                image = Orientation.of(frame).apply(frame.to_ndarray(format="bgr24"))[:h, :w].copy()
                 if n in samples:
                     current, since = samples[n], n
                 elif n - since >= hold:

@@ -43,11 +43,17 @@ def priors(extraction: Extraction) -> tuple[float, float | None]:
 
 def grouping_options(config: Config, extraction: Extraction) -> tuple[GroupingOptions, dict]:
     face_prior, clothing_prior = priors(extraction)
-    face_cut = config.cluster_distance or face_prior
+    face_cut, source = (config.cluster_distance, "config") if config.cluster_distance else (face_prior, "embedder prior")
+    evidence = {}
+    if config.calibrate_cut and not config.cluster_distance:
+        from ..grouping.calibrate import video_cut
+
+        face_cut, evidence = video_cut(extraction.table, extraction.faces, face_prior)
+        source = evidence["source"]
     has_clothing = extraction.clothing is not None and len(extraction.clothing[0]) > 0
     fusion = Fusion(face_cut, clothing_prior or 1.0, config.clothing_weight if has_clothing else 0.0,
                     config.clothing_veto)
-    info = {"face_cut": face_cut, "cut_source": "config" if config.cluster_distance else "embedder prior",
+    info = {"face_cut": round(face_cut, 4), "cut_source": source, **({"cut_evidence": evidence} if evidence else {}),
             "face_prior": face_prior, "clothing_cut": clothing_prior, "clothing_weight": fusion.weight,
             "clothing_veto": fusion.veto}
     return GroupingOptions(fusion, config.min_cluster_size, config.min_samples, config.min_person_detections,
@@ -75,16 +81,22 @@ def renumber(unit_person: np.ndarray, first_s: np.ndarray) -> np.ndarray:
     return out
 
 
-def regroup(extraction: Extraction, config: Config, edits: list[dict]) -> Regrouped:
+def regroup(extraction: Extraction, config: Config, edits: list[dict], library=None) -> Regrouped:
     """Cluster the units, then apply the user's corrections on top. Corrections are applied to the
     clustering, not inside it, so each one does exactly what it says, undo restores what was there, and
-    every command (run, recluster, an edit) lands on the same grouping for the same corrections."""
+    every command (run, recluster, an edit) lands on the same grouping for the same corrections.
+    With a people `library` (facecluster.library.Library), people it recognises get their names."""
     options, info = grouping_options(config, extraction)
     units = build_units(extraction.table, extraction.faces, extraction.clothing)
     grouping = group(units, options)
     info.update(backend=grouping.backend, **{k: v for k, v in grouping.stats.items()
                                              if k in ("faceless_attached", "people")})
-    return corrected(extraction, grouping.unit_person, edits, info)
+    regrouped = corrected(extraction, grouping.unit_person, edits, info)
+    if library is not None:
+        from ..library import name_people
+
+        regrouped = name_people(library, extraction, regrouped)
+    return regrouped
 
 
 def corrected(extraction: Extraction, base: np.ndarray, edits: list[dict], info: dict,
@@ -124,6 +136,10 @@ def result_set(extraction: Extraction, config: Config, regrouped: Regrouped, man
     duration = analysed_seconds(extraction, config)
     people = summarize_people(table, regrouped.unit_person, extraction.faces, config.fps, duration,
                               regrouped.names, regrouped.name_sources)
+    if regrouped.info.get("library"):
+        from ..library import annotate
+
+        annotate(people, regrouped.info)  # similarity of library names, suggestions of unsure matches
     manifest = dict(manifest)
     for key in ("tool", "format", "generation", "run_id", "files"):
         manifest.pop(key, None)
