@@ -23,6 +23,7 @@ import numpy as np
 
 from . import __version__
 from .config import Config, option_table
+from .errors import InputError
 from .errors import OutputError
 from .extract import Backends, Extractor
 from .people import summarize_people
@@ -158,20 +159,15 @@ def run(video, config: Config | None = None, output_dir=None, hook: Hook | None 
             if state:
                 log.info("%s: continuing an interrupted run from %d sampled frames", folder.path,
                          len(previous.frames))
-            extractor.start(writer, folder.checkpoint / THUMBS, state, previous)
-            reader = VideoReader(video, config.fps, config.shot_threshold, config.max_seconds,
-                                 resume=state["reader"] if state else None)
-            try:
-                extracted = extractor.run(reader, hook, total)
-                final = {"decode": extracted.decode, "timings": extracted.timings,
-                         "counts": _counts(extracted)}
-                writer.finish(extracted.table.track_id, extracted.table.unit_id,
-                              {"face_detection_id": extracted.table.face_detection_id,
-                               "body_detection_id": extracted.table.body_detection_id}, final)
-                meta.update(final)
-                meta.pop("checkpoint", None)
-            finally:
+            if state and state.get("complete"):
                 writer.close()
+                extracted = _stored_extraction(folder.checkpoint / EXTRACTION)
+                meta = extracted.meta
+            else:
+                extracted = _extract(extractor, writer, folder, state, previous, video, config, hook, total)
+                meta.update({"decode": extracted.decode, "timings": extracted.timings,
+                             "counts": _counts(extracted), "complete": True})
+                meta.pop("checkpoint", None)
             extraction = Extraction(extracted.table, extracted.spaces, extracted.frames, meta)
             hook("group")
             with folder.writing():
@@ -191,6 +187,39 @@ def run(video, config: Config | None = None, output_dir=None, hook: Hook | None 
     log.info("%s: %d people from %d detections in %d sampled frames", video, len(results.people),
              len(results.table), len(extracted.frames))
     return Result(info, config, results.table, extracted.spaces, results.people, manifest, folder.path)
+
+
+def _extract(extractor, writer, folder, state, previous, video, config, hook, total):
+    """Extraction into the checkpoint database, finished (tracks, units, meta) when it ends."""
+    extractor.start(writer, folder.checkpoint / THUMBS, state, previous)
+    reader = VideoReader(video, config.fps, config.shot_threshold, config.max_seconds,
+                         resume=state["reader"] if state else None)
+    try:
+        extracted = extractor.run(reader, hook, total)
+        writer.finish(extracted.table.track_id, extracted.table.unit_id,
+                      {"face_detection_id": extracted.table.face_detection_id,
+                       "body_detection_id": extracted.table.body_detection_id},
+                      {"decode": extracted.decode, "timings": extracted.timings, "counts": _counts(extracted),
+                       "complete": True})
+    except InputError:
+        folder.discard_checkpoint()  # a video that cannot be read has nothing to continue from
+        raise
+    finally:
+        writer.close()
+    return extracted
+
+
+def _stored_extraction(path):
+    """The finished extraction of an interrupted run (it stopped while grouping or committing)."""
+    from .extract import Extracted
+
+    ext = read_extraction(path)
+    log.info("%s: the interrupted run had finished extracting; grouping its %d sampled frames", path.parent.parent,
+             len(ext.frames))
+    extracted = Extracted(ext.table, ext.spaces, ext.frames, ext.meta.get("decode") or {},
+                          ext.meta.get("timings") or {}, resumed_frames=len(ext.frames))
+    extracted.meta = ext.meta
+    return extracted
 
 
 def _counts(extracted) -> dict:

@@ -38,3 +38,68 @@ def write_video(path: Path, frames, fps: int = 25, codec: str = "libx264") -> Pa
 @pytest.fixture(scope="session")
 def shared_videos() -> Path:
     return VIDEOS
+
+
+# The review app's tests (test_serve*.py) share one synthetic episode and its finished OUTDIR.
+REVIEW_FACES = MEDIA / "faces" / "yywbxgl_video_faces"
+REVIEW_EPISODE = {"seed": 4, "small": True, "identities": 6}
+REVIEW_CONFIG = {"fps": 2.0}
+
+
+@pytest.fixture(scope="session")
+def review_episode(tmp_path_factory) -> dict:
+    """{"outdir", "video", "truth"} of a small synthetic episode run with configs/fast.toml, made once per
+    session: copy "outdir" before changing it."""
+    from facecluster.config import build_config
+
+    needed = [REVIEW_FACES, MODELS / "face_detection_yunet_2023mar.onnx", MODELS / "MobileFaceNet_128d_paddle.onnx"]
+    missing = [str(p) for p in needed if not p.exists()]
+    if missing:
+        pytest.skip(f"needs ../shared media and models: {', '.join(missing)}")
+    from facecluster.evaluate.synth import synthesize_episode
+    from facecluster.pipeline import run
+
+    base = tmp_path_factory.mktemp("review-episode")
+    video, truth = base / "episode.mp4", base / "truth.json"
+    synthesize_episode(REVIEW_FACES, video, truth, face_model="yunet", **REVIEW_EPISODE)
+    run(video, build_config(ROOT / "configs" / "fast.toml", REVIEW_CONFIG), output_dir=base / "out")
+    return {"outdir": base / "out", "video": video, "truth": truth}
+
+
+def face_identities(outdir, truth, kind: str = "face") -> dict[int, str]:
+    """Detection id -> true identity of every face of OUTDIR that matches a truth face (IoU >= 0.5);
+    kind="body": of every body that matches a truth person box."""
+    from facecluster.evaluate.metrics import match_frames
+    from facecluster.evaluate.synth import load_truth
+    from facecluster.runfolder import RunFolder
+
+    rf = RunFolder(outdir)
+    with rf.reading():
+        stored = rf.load()
+    table = stored.table
+    faces = np.flatnonzero(table.is_face if kind == "face" else table.is_body)
+    pred: dict[int, list] = {}
+    for r in faces.tolist():
+        pred.setdefault(int(table.frame_index[r]), []).append((r, table.boxes[r].tolist()))
+    true: dict[int, list] = {}
+    for frame in load_truth(truth)["frames"]:
+        true[frame["frame_index"]] = [(o["identity"], o["box"]) for o in frame["objects"]
+                                      if o["kind"] == ("face" if kind == "face" else "person")]
+    pairs = match_frames(true, pred, set(stored.extraction.frames[:, 0].astype(int).tolist()))["pairs"]
+    return {int(d): identity for identity, d in pairs}
+
+
+def make_units(face, appearances=None, cannot=(), first_s=None):
+    """grouping.units.Units straight from one face vector per unit (rows of `face`; a row is the unit's mean
+    face vector, so it may be shorter than 1), for clustering tests without a video. `appearances`: sampled
+    frames per unit (default 3); `cannot`: unit pairs seen in one frame; `first_s`: first time seen
+    (default: the unit's index, so people are numbered in unit order)."""
+    from facecluster.grouping import Units
+
+    face = np.asarray(face, np.float64)
+    n = len(face)
+    pairs = np.sort(np.asarray(cannot, np.int64).reshape(-1, 2), axis=1)
+    pairs = np.unique(pairs[pairs[:, 0] != pairs[:, 1]], axis=0).reshape(-1, 2)
+    first = np.arange(n, dtype=np.float64) if first_s is None else np.asarray(first_s, np.float64)
+    return Units(n, face, np.ones(n), None, np.zeros(n),
+                 np.full(n, 3) if appearances is None else np.asarray(appearances), first, first.copy(), pairs)

@@ -1,4 +1,5 @@
-"""Bad input never crashes with a traceback, never leaves a partial OUTDIR and never touches an earlier one."""
+"""Bad input never crashes with a traceback, never leaves a partial OUTDIR and never touches an earlier one.
+(Damaged output folders, signals, full disks: test_faults.py.)"""
 
 from __future__ import annotations
 
@@ -23,8 +24,9 @@ def _run(args, env=None):
 
 
 def _snapshot(folder: Path) -> dict:
+    """Every file but the private .facecluster/ (where a failed run may leave its checkpoint)."""
     return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+            for p in sorted(folder.rglob("*")) if p.is_file() and p.relative_to(folder).parts[0] != ".facecluster"}
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +93,9 @@ def test_bad_video_is_one_line_error_and_keeps_earlier_output(case, tmp_path, ea
     assert len(lines) == 1 and lines[0].startswith("facecluster: error:") and message in lines[0]
     assert "Traceback" not in result.output
     assert _snapshot(earlier_output) == before
-    assert not [p for p in earlier_output.parent.iterdir() if p.name.startswith(".")]
+    # beside OUTDIR only its lock (no staging folders)
+    assert {p.name for p in earlier_output.parent.iterdir()} == {"out", ".out.facecluster.lock"}
+    assert not [p.name for p in (earlier_output / ".facecluster").iterdir() if p.name not in ("run.lock", "checkpoint")]
 
 
 def test_failed_run_leaves_no_new_outdir(tmp_path):
@@ -102,7 +106,7 @@ def test_failed_run_leaves_no_new_outdir(tmp_path):
 
 
 @pytest.mark.parametrize("outdir, message", [("/sys/facecluster-out", "cannot write"),
-                                             ("{file}/out", "is a file")])
+                                             ("{file}/out", "cannot write the output folder")])
 def test_unwritable_output_dir(outdir, message, tmp_path):
     afile = tmp_path / "afile"
     afile.write_text("x")
@@ -115,16 +119,19 @@ def test_foreign_non_empty_output_dir_is_refused(tmp_path):
     (tmp_path / "mine.txt").write_text("precious")
     result = _run([str(VIDEOS / "secureface_rpi_test_4.avi"), "-o", str(tmp_path)])
     assert result.exit_code == 5 and "not a facecluster output" in result.output
-    assert (tmp_path / "mine.txt").read_text() == "precious"
+    assert [p.name for p in tmp_path.iterdir()] == ["mine.txt"] and (tmp_path / "mine.txt").read_text() == "precious"
 
 
 def test_missing_model_is_exit_4_with_hint(tmp_path, earlier_output):
     before = _snapshot(earlier_output)
     env = {"FACECLUSTER_MODELS": str(tmp_path), "FACECLUSTER_CACHE": str(tmp_path / "cache")}
     result = _run([str(VIDEOS / "secureface_rpi_test_4.avi"), "-o", str(earlier_output), "--config", FAST], env)
-    assert result.exit_code == 4
-    assert "face_detection_yunet_2023mar.onnx" in result.output and "models download" in result.output
+    assert result.exit_code == 4 and "not found" in result.output and str(tmp_path) in result.output
+    assert "models download" in result.output or "FACECLUSTER_MODELS" in result.output
     assert _snapshot(earlier_output) == before
+    new = tmp_path / "new_out"
+    result = _run([str(VIDEOS / "secureface_rpi_test_4.avi"), "-o", str(new), "--config", FAST], env)
+    assert result.exit_code == 4 and not new.exists()  # no empty output folder left behind
 
 
 def test_tampered_model_is_exit_4(tmp_path, earlier_output):

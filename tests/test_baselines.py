@@ -1,19 +1,16 @@
-"""Baselines re-cluster a run's stored embeddings into a normal OUTDIR that `evaluate()` scores."""
+"""Baselines re-cluster a run's stored face embeddings; harness.score scores them like a run."""
 
 from __future__ import annotations
-
-import csv
-import json
 
 import numpy as np
 import pytest
 
 import facecluster
 from facecluster import build_config
-from facecluster.errors import ConfigError, InputError
+from facecluster.errors import ConfigError, OutputError
 from facecluster.evaluate.baselines import DLIB_RAW_NORM, RECIPES, cluster_embeddings, run_baseline
-from facecluster.evaluate.harness import evaluate
-from facecluster.store import DETECTION_COLUMNS
+from facecluster.evaluate.harness import evaluate, score
+from facecluster.runfolder import RunFolder
 
 from .conftest import MEDIA, ROOT
 
@@ -37,39 +34,45 @@ def runs(tmp_path_factory):
 
 
 @pytest.mark.parametrize("recipe", list(RECIPES))
-def test_baseline_outdir_is_scored_like_a_run(runs, recipe):
-    folder, truth, outs = runs
+def test_baseline_is_scored_like_a_run(runs, recipe):
+    _, truth, outs = runs
     source = outs[RECIPES[recipe].source]
-    out = folder / f"bl-{recipe}"
-    summary = run_baseline(source, out, recipe)
-    with open(out / "detections.csv", newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    with open(source / "detections.csv", newline="") as fh:
-        src_rows = [r for r in csv.DictReader(fh) if r["kind"] == "face"]  # the fast config also finds bodies
-    assert list(rows[0]) == DETECTION_COLUMNS and len(rows) == len(src_rows) == summary["faces"] > 0
-    assert [r["x1"] for r in rows] == [r["x1"] for r in src_rows]  # same detections, new grouping
-    people = {int(r["person_id"]) for r in rows} - {-1}
+    with RunFolder(source).reading() as rf:
+        stored = rf.load()
+    faces = stored.table[stored.table.is_face]  # the fast config also finds bodies: baselines take faces only
+    table, frames, summary = run_baseline(source, recipe)
+    assert len(table) == len(faces) == summary["faces"] > 0 and table.is_face.all()
+    assert np.array_equal(table.boxes, faces.boxes) and np.array_equal(table.detection_id, faces.detection_id)
+    people = set(table.person_id.tolist()) - {-1}
     assert people == set(range(len(people))) and len(people) == summary["people"]
-    manifest = json.loads((out / "manifest.json").read_text())
-    src_manifest = json.loads((source / "manifest.json").read_text())
-    assert manifest["sampled_frames"] == src_manifest["sampled_frames"]
-    assert manifest["baseline"]["recipe"] == recipe
-    scores = evaluate(out, truth, write=False)
+    assert summary["noise"] == int((table.person_id < 0).sum()) and summary["recipe"] == recipe
+    assert frames == set(stored.extraction.frames[:, 0].astype(int).tolist())
+    scores = score(table, frames, truth)
     ref = evaluate(source, truth, write=False)
     assert scores["faces"]["detection"] == ref["faces"]["detection"]  # detection identical to its source
     assert 0.0 <= scores["faces"]["clustering"]["bcubed"]["f"] <= 1.0
     assert scores["faces"]["people"]["predicted"] == summary["people"]
-    run_baseline(source, out, recipe)  # an earlier baseline OUTDIR is replaced
+
+
+def test_given_vectors_replace_the_stored_ones(runs):
+    _, _, outs = runs
+    table, _, summary = run_baseline(outs["fast"], "immich-dbscan")
+    same = np.tile(np.eye(1, 128), (len(table), 1))  # every face the same: one person
+    table, _, summary = run_baseline(outs["fast"], "immich-dbscan", vectors=same)
+    assert summary["vectors"] == "given" and summary["people"] == 1 and (table.person_id == 0).all()
+    with pytest.raises(ConfigError, match="vectors given for"):
+        run_baseline(outs["fast"], "immich-dbscan", vectors=same[:1])
 
 
 def test_recipe_needs_matching_embeddings(runs, tmp_path):
     _, _, outs = runs
     with pytest.raises(ConfigError, match="dlib"):
-        run_baseline(outs["fast"], tmp_path / "x", "face_recognition-dbscan")
+        run_baseline(outs["fast"], "face_recognition-dbscan")
     with pytest.raises(ConfigError, match="unknown baseline"):
-        run_baseline(outs["fast"], tmp_path / "x", "kmeans")
-    with pytest.raises(InputError):
-        run_baseline(tmp_path, tmp_path / "y", "immich-dbscan")
+        run_baseline(outs["fast"], "kmeans")
+    (tmp_path / "photo.jpg").write_bytes(b"x")
+    with pytest.raises(OutputError, match="not a facecluster output folder"):
+        run_baseline(tmp_path, "immich-dbscan")
 
 
 def test_recipes_on_known_points():

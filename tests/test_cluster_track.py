@@ -1,44 +1,57 @@
-"""Tracker and clustering constraints on hand-made data."""
+"""Tracker and clustering constraints on hand-made data (grouping's dense and scalable backends)."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from facecluster.cluster import cluster_tracks, constrained_average_linkage
+from facecluster.grouping import Fusion, GroupingOptions, group
+from facecluster.grouping.linkage import constrained_average_linkage
 from facecluster.track import Tracker
 from facecluster.types import Detections, iou_matrix, l2_normalize
+
+from .conftest import make_units
+
+BACKENDS = ["dense", "scalable"]
 
 
 def _unit(rng, n, d=16):
     return l2_normalize(rng.normal(size=(n, d)))
 
 
-def test_cannot_link_keeps_identical_faces_of_one_frame_apart():
+def options(cut: float, backend: str, min_person_detections: int = 2) -> GroupingOptions:
+    return GroupingOptions(Fusion(cut, 1.0, 0.0), min_person_detections=min_person_detections, backend=backend)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_cannot_link_keeps_identical_faces_of_one_frame_apart(backend):
     e = np.tile(_unit(np.random.default_rng(0), 1), (4, 1))
-    cannot = np.zeros((4, 4), bool)
-    cannot[0, 1] = cannot[1, 0] = True
-    labels = cluster_tracks(e, cannot, 0.3, np.full(4, 3))
+    labels = group(make_units(e, cannot=[(0, 1)]), options(0.3, backend)).unit_person
     assert labels[0] != labels[1] and labels.min() >= 0
+    assert len(set(labels.tolist())) == 2  # the other two join one of them
 
 
-def test_clusters_recovered_and_short_loners_are_noise():
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_clusters_recovered_and_short_loners_are_noise(backend):
     rng = np.random.default_rng(1)
     centers = _unit(rng, 5, 64)
     truth = np.repeat(np.arange(5), 6)
     e = l2_normalize(centers[truth] + 0.05 * rng.normal(size=(30, 64)))
-    loner = _unit(rng, 1, 64)
-    e = np.vstack([e, loner])
-    sizes = np.r_[np.full(30, 4), 1]
-    labels = cluster_tracks(e, np.zeros((31, 31), bool), 0.3, sizes, min_person_detections=2)
+    e = np.vstack([e, _unit(rng, 1, 64)])  # a stranger seen once
+    units = make_units(e, appearances=np.r_[np.full(30, 4), 1])
+    labels = group(units, options(0.3, backend)).unit_person
     assert labels[-1] == -1
-    assert len(set(labels[:30])) == 5
+    assert len(set(labels[:30].tolist())) == 5 and labels[:30].min() >= 0
     for k in range(5):
-        assert len(set(labels[:30][truth == k])) == 1
+        assert len(set(labels[:30][truth == k].tolist())) == 1
 
 
 def test_average_linkage_respects_threshold():
     d = np.array([[0, 0.1, 0.9], [0.1, 0, 0.8], [0.9, 0.8, 0]])
     assert constrained_average_linkage(d, np.zeros((3, 3), bool), 0.5).tolist() == [0, 0, 1]
+    cannot = np.zeros((3, 3), bool)
+    cannot[0, 1] = cannot[1, 0] = True
+    assert len(set(constrained_average_linkage(d, cannot, 0.5).tolist())) == 3
 
 
 def test_tracker_links_by_embedding_and_splits_at_shots():
@@ -55,10 +68,6 @@ def test_tracker_links_by_embedding_and_splits_at_shots():
 def test_detections_shape_checks_and_masks():
     d = Detections(np.array([[0, 0, 10, 10], [5, 5, 20, 20]]), [0.9, 0.4], np.zeros((2, 5, 2)))
     assert len(d[d.scores > 0.5]) == 1
-    try:
+    with pytest.raises(ValueError, match="2 boxes but 1 scores"):
         Detections(np.zeros((2, 4)), [1.0])
-    except ValueError as exc:
-        assert "2 boxes but 1 scores" in str(exc)
-    else:
-        raise AssertionError("shape mismatch not caught")
     assert np.isclose(iou_matrix([[0, 0, 10, 10]], [[5, 0, 15, 10]])[0, 0], 1 / 3)

@@ -1,6 +1,5 @@
 """Metric functions against hand-computed answers, and `facecluster eval` on a hand-made run."""
 
-import csv
 import json
 import math
 
@@ -124,25 +123,53 @@ def test_match_frames_counts_and_pairs():
     assert m["true"] == 4 and m["recall"] == pytest.approx(0.5)
 
 
+def write_outdir(folder, rows, frames):
+    """A real OUTDIR (through runfolder, as `run` writes one) holding hand-made face rows
+    (detection_id, frame, kind, box, person id) and the sampled `frames`; each row is its own unit."""
+    from facecluster.config import Config
+    from facecluster.results.state import Regrouped, result_set
+    from facecluster.runfolder import RunFolder, read_extraction
+    from facecluster.runfolder.layout import EXTRACTION, THUMBS
+    from facecluster.table import RunTable
+
+    n = len(rows)
+    ids = np.arange(n)
+    boxes = np.array([b for _, _, _, b, _ in rows], np.float32)
+    frame = np.array([f for _, f, _, _, _ in rows])
+    table = RunTable(detection_id=ids, frame_index=frame, time_s=frame / 25, shot=np.zeros(n),
+                     kind=[k for _, _, k, _, _ in rows], x1=boxes[:, 0], y1=boxes[:, 1], x2=boxes[:, 2],
+                     y2=boxes[:, 3], score=np.full(n, 0.9), track_id=ids, unit_id=ids,
+                     person_id=np.full(n, -1), face_detection_id=np.full(n, -1), body_detection_id=np.full(n, -1))
+    rf = RunFolder(folder)
+    rf.prepare_for_run()
+    meta = {"run_id": "hand-made", "fingerprint": "hand-made", "config": Config().to_dict(), "face_prior": 0.5,
+            "video": {"duration_s": 0.12}, "spaces": {"face": 2}}
+    writer, _ = rf.open_checkpoint("hand-made", meta)
+    vectors = np.tile([[1.0, 0.0]], (n, 1)).astype(np.float32)
+    writer.append(table, {"face": (ids, vectors)}, [(f, f / 25, 0) for f in frames], {})
+    links = {"face_detection_id": table.face_detection_id, "body_detection_id": table.body_detection_id}
+    writer.finish(ids, ids, links, {})
+    writer.close()
+    extraction = read_extraction(rf.checkpoint / EXTRACTION)
+    unit_person = np.array([p for *_, p in rows], np.int64)
+    with rf.writing():
+        rf.commit(result_set(extraction, Config(), Regrouped(unit_person, unit_person), {"input": {}, "counts": {}},
+                             rf.path, [], new_extraction=rf.checkpoint / EXTRACTION, new_thumbs=rf.checkpoint / THUMBS))
+    return folder
+
+
 def _episode(tmp_path):
-    """A 3-frame truth file and a run that finds A twice (as person 0) and B once (as noise)."""
+    """A 3-frame truth file and a run sampling frames 0 and 2 that finds A twice (as person 0), B once
+    (as noise) and a stranger (person 1)."""
     objects = [[{"identity": "A", "kind": "face", "box": box(0, 10), "tags": []},
                 {"identity": "A", "kind": "person", "box": [0, 0, 20, 40], "tags": []},
                 {"identity": "B", "kind": "face", "box": box(30, 40), "tags": ["tiny"]}]] * 3
     truth = {"format": "facecluster-truth/1", "video": {"width": 64, "height": 48, "fps": 25, "frames": 3},
              "frames": [{"frame_index": i, "time_s": i / 25, "shot": 0, "objects": o} for i, o in enumerate(objects)]}
     (tmp_path / "truth.json").write_text(json.dumps(truth))
-    out = tmp_path / "run"
-    out.mkdir()
     rows = [(0, 0, "face", box(0, 10), 0), (1, 0, "face", box(30, 40), -1), (2, 2, "face", box(0, 10), 0),
             (3, 2, "face", box(45, 55), 1)]
-    with open(out / "detections.csv", "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["detection_id", "frame_index", "time_s", "kind", "x1", "y1", "x2", "y2", "score", "track_id",
-                    "person_id", "extra"])
-        for did, f, kind, b, pid in rows:
-            w.writerow([did, f, f / 25, kind, *b, 0.9, did, pid, "x"])
-    return out, tmp_path / "truth.json"
+    return write_outdir(tmp_path / "run", rows, [0, 2]), tmp_path / "truth.json"
 
 
 def test_evaluate_on_hand_made_run(tmp_path):
@@ -171,7 +198,7 @@ def test_eval_cli_table_and_errors(tmp_path):
     assert res.exit_code == 0, res.output
     assert "detection recall" in res.output and (tmp_path / "e.json").is_file()
     res = runner.invoke(main, ["eval", str(tmp_path / "missing"), "--truth", str(truth)])
-    assert res.exit_code == 3 and "detections.csv not found" in res.output
+    assert res.exit_code == 5 and "not a facecluster output folder" in res.output
     (tmp_path / "bad.json").write_text("{}")
     res = runner.invoke(main, ["eval", str(out), "--truth", str(tmp_path / "bad.json")])
     assert res.exit_code == 3 and "not a facecluster-truth/1 truth file" in res.output

@@ -1,4 +1,4 @@
-"""Persons and clothing in the pipeline: faceless people, face-person links, back views grouped by clothes."""
+"""Bodies and clothing in the pipeline: faceless people, face-body links, back views grouped by clothes."""
 
 from __future__ import annotations
 
@@ -20,9 +20,10 @@ FAST = build_config(ROOT / "configs" / "fast.toml")
 def test_torso_only_woman_is_one_person_through_persons_and_clothing(clothing):
     result = facecluster.run(VIDEOS / "secureface_rpi_test_2.avi", FAST.replace(clothing_embedder=clothing))
     kind = result.detections["kind"]
-    assert (kind == "face").sum() == 0 and (kind == "person").sum() >= 5
+    assert (kind == "face").sum() == 0 and (kind == "body").sum() >= 5
     assert result.n_people == 1
-    assert result.people[0]["person_detections"] >= 5 and result.people[0]["thumbnail"] is None
+    (person,) = result.people
+    assert person["faces"] == 0 and person["bodies"] >= 5 and person["thumbnail"].startswith("thumbs/bodies/")
 
 
 @pytest.mark.parametrize("clothing", ["reid", "hsv-hist"])
@@ -31,16 +32,17 @@ def test_two_women_person_rows_attached_to_their_faces(clothing):
     t = result.detections
     assert result.n_people == 2
     row_of = {int(d): i for i, d in enumerate(t["detection_id"])}
-    linked = np.flatnonzero((t["kind"] == "face") & (t["person_detection_id"] >= 0))
+    linked = np.flatnonzero((t["kind"] == "face") & (t["body_detection_id"] >= 0))
     assert len(linked) >= 8
     for i in linked:
-        j = row_of[int(t["person_detection_id"][i])]
-        assert t["kind"][j] == "person" and t["face_detection_id"][j] == t["detection_id"][i]
+        j = row_of[int(t["body_detection_id"][i])]
+        assert t["kind"][j] == "body" and t["face_detection_id"][j] == t["detection_id"][i]
+        assert t["unit_id"][j] == t["unit_id"][i]  # a face and the body it was seen in are one unit
         assert t["person_id"][j] == t["person_id"][i]
         assert t["frame_index"][j] == t["frame_index"][i]
     for person in range(2):
         kinds = set(t["kind"][t["person_id"] == person])
-        assert kinds == {"face", "person"}
+        assert kinds == {"face", "body"}
 
 
 @pytest.fixture(scope="module")
@@ -66,8 +68,8 @@ def test_bodies_without_usable_face_join_their_face_tracks(faceless_episode):
     faceless = []
     for frame in np.unique(t["frame_index"]):
         objects = truth["frames"][frame]["objects"]
-        for kind in ("face", "person"):
-            rows = np.flatnonzero((t["frame_index"] == frame) & (t["kind"] == kind))
+        for kind in ("face", "person"):  # a truth "person" box is a body row
+            rows = np.flatnonzero((t["frame_index"] == frame) & (t["kind"] == ("face" if kind == "face" else "body")))
             truth_objs = [o for o in objects if o["kind"] == kind]
             boxes = np.c_[t["x1"][rows], t["y1"][rows], t["x2"][rows], t["y2"][rows]]
             for a, b, _ in match_boxes(np.array([o["box"] for o in truth_objs]).reshape(-1, 4), boxes, 0.5):
@@ -117,11 +119,12 @@ def test_compare_person_crops_and_detections(tmp_path):
 
 
 def test_large_runs_take_the_scalable_path_with_the_same_result(monkeypatch):
-    from facecluster import fusion
+    from facecluster.grouping import base
 
     config = FAST.replace(body_detector="", clothing_embedder="")
     dense = facecluster.run(VIDEOS / "secureface_rpi_test_3.avi", config)
-    monkeypatch.setattr(fusion, "LARGE_UNITS", 0)
+    monkeypatch.setattr(base, "LARGE_UNITS", 0)
     scalable = facecluster.run(VIDEOS / "secureface_rpi_test_3.avi", config)
+    assert dense.manifest["grouping"]["backend"] == "dense" and scalable.manifest["grouping"]["backend"] == "scalable"
     assert scalable.n_people == dense.n_people == 2
     assert np.array_equal(scalable.detections["person_id"] >= 0, dense.detections["person_id"] >= 0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import sqlite3
 
@@ -14,7 +15,7 @@ import facecluster
 from facecluster import build_config
 from facecluster.cli import main
 from facecluster.evaluate.harness import evaluate
-from facecluster.store import DETECTION_COLUMNS
+from facecluster.table import COLUMNS
 from facecluster.video import sample_frames
 
 from .conftest import MEDIA, ROOT, VIDEOS
@@ -61,6 +62,8 @@ def test_synthetic_episode_grouping_matches_identities(episode, config, tmp_path
         assert scores["detection"]["recall"] >= 0.9
         assert result.n_people == len(json.loads(truth.read_text())["identities"])
     table = result.detections
+    assert result.manifest["counts"]["people"] == result.n_people == len(json.loads((tmp_path / "out" / "people.json")
+                                                                                   .read_text())["people"])
     for frame in np.unique(table["frame_index"]):
         faces = (table["frame_index"] == frame) & (table["person_id"] >= 0) & (table["kind"] == "face")
         persons = table["person_id"][faces]
@@ -82,14 +85,19 @@ def test_outputs_are_complete_and_consistent(tmp_path):
     assert result.exit_code == 0, result.output
     with open(out / "detections.csv", newline="") as fh:
         rows = list(csv.reader(fh))
-    assert rows[0][: len(DETECTION_COLUMNS)] == DETECTION_COLUMNS
-    assert {r[3] for r in rows[1:]} == {"face", "person"}
     header = rows[0]
+    assert tuple(header) == COLUMNS
+    kind = header.index("kind")
+    assert {r[kind] for r in rows[1:]} == {"face", "body"}
     by_id = {r[0]: r for r in rows[1:]}
+    linked = 0
     for r in rows[1:]:
-        link = r[header.index("person_detection_id")]
-        if r[3] == "face" and link != "-1":
+        link = r[header.index("body_detection_id")]
+        if r[kind] == "face" and link != "-1":
+            linked += 1
             assert by_id[link][header.index("face_detection_id")] == r[0]
+            assert by_id[link][header.index("unit_id")] == r[header.index("unit_id")]
+    assert linked > 0
     people = json.loads((out / "people.json").read_text())["people"]
     manifest = json.loads((out / "manifest.json").read_text())
     assert len(people) == manifest["counts"]["people"] == 2
@@ -100,13 +108,16 @@ def test_outputs_are_complete_and_consistent(tmp_path):
                                                      "fsrcnn-x2"}
     assert all(len(m["sha256"]) == 64 for m in manifest["models"])
     assert manifest["input"]["width"] == 640 and manifest["config"]["face_detector"] == "yunet"
-    assert {"decode", "decode_wait", "detect", "embed", "cluster", "total"} <= set(manifest["timings_s"])
-    n = sum(r[3] == "face" for r in rows[1:])
+    assert {"decode", "detect", "embed", "group", "total"} <= set(manifest["timings_s"])
+    n = sum(r[kind] == "face" for r in rows[1:])
     assert len(list((out / "thumbs" / "faces").glob("*.jpg"))) == n
-    assert len(list((out / "thumbs" / "persons").glob("*.jpg"))) == len(rows) - 1 - n
+    assert len(list((out / "thumbs" / "bodies").glob("*.jpg"))) == len(rows) - 1 - n
     with sqlite3.connect(out / "facecluster.sqlite") as con:
-        assert con.execute("SELECT COUNT(*) FROM embeddings WHERE space = 'face'").fetchone()[0] == n
-        assert con.execute("SELECT COUNT(*) FROM embeddings WHERE space = 'clothing'").fetchone()[0] > 0
+        assert con.execute("SELECT COUNT(*) FROM vectors WHERE space = 'face'").fetchone()[0] == n
+        assert con.execute("SELECT COUNT(*) FROM vectors WHERE space = 'clothing'").fetchone()[0] > 0
+    csv_sha = hashlib.sha256((out / "detections.csv").read_bytes()).hexdigest()
+    assert manifest["files"]["detections.csv"]["sha256"] == csv_sha
+    assert sorted(p.name for p in (out / ".facecluster").iterdir()) == ["run.lock"]  # no checkpoint or staging left
     import pyarrow.parquet as pq
 
     assert pq.read_table(out / "detections.parquet").num_rows == len(rows) - 1

@@ -23,12 +23,13 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from facecluster import store
 from facecluster.cli import main
 from facecluster.config import build_config
 from facecluster.errors import ConfigError, InputError, OutputError
 from facecluster.results import find, label, merge, recluster, similar, split
-from facecluster.results.outdir import locked, read_meta
+from facecluster.runfolder import RunFolder
+from facecluster.runfolder.documents import PEOPLE_CSV_COLUMNS
+from facecluster.runfolder.locks import folder_lock
 from facecluster.types import iou_matrix
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,15 +51,13 @@ needs_persons = pytest.mark.skipif(
     or not importlib.util.find_spec("facecluster.detect.yolo"),
     reason="needs the secureface clips, yolox_nano.onnx and the yolo backend")
 
-_PRISTINE: dict[str, Path] = {}  # run once per session, shared with test_report_browser.py
+_PRISTINE: dict[str, Path] = {}  # run once per session
 
 
 def pristine(name: str, factory) -> Path:
     """A finished OUTDIR ('hamilton', 'episode', 'persons' or 'torso'), made once; copy it before changing it."""
     if name not in _PRISTINE:
         from facecluster.pipeline import run
-        from facecluster.report import write_report
-        from facecluster.results import write_people_csv
 
         base = factory.mktemp(f"run-{name}")
         if name == "hamilton":
@@ -74,10 +73,7 @@ def pristine(name: str, factory) -> Path:
             synthesize_episode(EPISODE_FACES, video, base / "truth.json", seconds=24, seed=3, small=True,
                                face_model="yunet")
             config = build_config(FAST, {"fps": 2.0, **FACE_ONLY})
-        result = run(video, config, output_dir=base / "out")
-        if not (base / "out" / "people.csv").exists():  # until the pipeline writes them itself
-            write_people_csv(base / "out", result.people)
-            write_report(base / "out")
+        run(video, config, output_dir=base / "out")
         _PRISTINE[name] = base / "out"
     return _PRISTINE[name]
 
@@ -111,25 +107,32 @@ def people(folder: Path) -> list[dict]:
     return json.loads((folder / "people.json").read_text())["people"]
 
 
-def track_groups(folder: Path) -> set[frozenset]:
-    t = store.read_detections(folder)
-    return {frozenset(t["track_id"][t["person_id"] == p].tolist()) for p in np.unique(t["person_id"]) if p >= 0}
+def table(folder: Path):
+    """The run table with the person ids of the current grouping."""
+    rf = RunFolder(folder)
+    with rf.reading():
+        return rf.load().table
 
 
-def person_of_track(folder: Path) -> dict[int, int]:
-    t = store.read_detections(folder)
-    return dict(zip(t["track_id"].tolist(), t["person_id"].tolist()))
+def unit_groups(folder: Path) -> set[frozenset]:
+    t = table(folder)
+    return {frozenset(t.unit_id[t.person_id == p].tolist()) for p in np.unique(t.person_id) if p >= 0}
+
+
+def person_of_unit(folder: Path) -> dict[int, int]:
+    t = table(folder)
+    return dict(zip(t.unit_id.tolist(), t.person_id.tolist()))
 
 
 def identities(folder: Path, truth: dict) -> dict[int, str]:
     """detection id -> true identity (IoU > 0.3 with a truth face box of its frame)."""
-    t, out = store.read_detections(folder), {}
+    t, out = table(folder), {}
     frames = {f["frame_index"]: [o for o in f["objects"] if o["kind"] == "face"] for f in truth["frames"]}
-    for i, det in enumerate(t["detection_id"]):
-        faces = frames.get(int(t["frame_index"][i]), [])
-        iou = iou_matrix([[t[c][i] for c in ("x1", "y1", "x2", "y2")]], [o["box"] for o in faces])[0]
+    for i in np.flatnonzero(t.is_face).tolist():
+        faces = frames.get(int(t.frame_index[i]), [])
+        iou = iou_matrix(t.boxes[i:i + 1], [o["box"] for o in faces])[0]
         if len(iou) and iou.max() > 0.3:
-            out[int(det)] = faces[int(iou.argmax())]["identity"]
+            out[int(t.detection_id[i])] = faces[int(iou.argmax())]["identity"]
     return out
 
 
@@ -139,42 +142,40 @@ def test_recluster_stricter_without_the_video(name, stricter, tmp_path_factory, 
     video = Path(json.loads((out / "manifest.json").read_text())["input"]["path"])
     moved = video.rename(video.with_suffix(".moved"))  # prove that no decoding happens
     try:
-        before = track_groups(out)
-        started = time.perf_counter()
+        before = unit_groups(out)
         result = CliRunner().invoke(main, ["recluster", str(out), "--cluster-distance", str(stricter)])
-        took = time.perf_counter() - started
     finally:
         moved.rename(video)
-    assert result.exit_code == 0 and took < 5.0 and f"people: {len(before)} -> {len(people(out))} in " in result.output
-    assert track_groups(out) != before
-    assert json.loads((out / "manifest.json").read_text())["config"]["cluster_distance"] == stricter
-    assert read_meta(out)["config"]["cluster_distance"] == stricter
+    assert result.exit_code == 0 and f"{len(people(out))} people in " in result.output, result.output
+    after = unit_groups(out)
+    assert after != before and all(any(g <= old for old in before) for g in after)  # stricter only splits
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["config"]["cluster_distance"] == manifest["grouping"]["face_cut"] == stricter
     rows = list(csv.DictReader((out / "people.csv").read_text(encoding="utf-8").splitlines()))
-    assert list(rows[0]) == ["id", "name", "detections", "tracks", "screen_time_s", "first_seen_s", "last_seen_s",
-                             "thumbnail"]
+    assert list(rows[0]) == PEOPLE_CSV_COLUMNS
     assert [(int(r["id"]), float(r["screen_time_s"])) for r in rows] == [(p["id"], p["screen_time_s"])
                                                                         for p in people(out)]
     assert len(people(out)) == (out / "report.html").read_text().count('class="card person"')
 
 
 def test_label_merge_split_survive_recluster(ham):
-    big = max(people(ham), key=lambda p: p["tracks"])
-    assert len(people(ham)) >= 4 and big["tracks"] >= 2
-    tracks_big = [t for t, p in person_of_track(ham).items() if p == big["id"]]
+    big = max(people(ham), key=lambda p: len(p["units"]))
+    assert len(people(ham)) >= 4 and len(big["units"]) >= 2
+    units_big = big["units"]
     split(ham, big["id"], by="track")
-    apart = {person_of_track(ham)[t] for t in tracks_big}
-    assert len(apart) == len(tracks_big)
+    apart = {person_of_unit(ham)[u] for u in units_big}
+    assert len(apart) == len(units_big)
     a, b = [p["id"] for p in people(ham) if p["id"] not in apart][:2]
-    tracks_ab = [t for t, p in person_of_track(ham).items() if p in (a, b)]
-    assert (merged := merge(ham, [a, b]))["tracks"] == len(tracks_ab)
+    units_ab = [u for u, p in person_of_unit(ham).items() if p in (a, b)]
+    assert sorted((merged := merge(ham, [a, b]))["units"]) == sorted(units_ab)
     assert label(ham, merged["id"], "Lin-Manuel <b>Miranda</b>")["name"] == "Lin-Manuel <b>Miranda</b>"
     for setting in (0.25, 0.9, 0.0):  # stricter, looser, back to the default
         recluster(ham, {"cluster_distance": setting})
-        pot = person_of_track(ham)
-        assert len({pot[t] for t in tracks_ab}) == 1  # merged tracks stay together
-        assert len({pot[t] for t in tracks_big}) == len(tracks_big)  # split tracks stay apart
-        holder = next(p for p in people(ham) if p["id"] == pot[tracks_ab[0]])
-        assert holder["name"] == "Lin-Manuel <b>Miranda</b>"  # the name follows its tracks
+        pou = person_of_unit(ham)
+        assert len({pou[u] for u in units_ab}) == 1  # merged units stay together
+        assert len({pou[u] for u in units_big}) == len(units_big)  # split units stay apart
+        holder = next(p for p in people(ham) if p["id"] == pou[units_ab[0]])
+        assert holder["name"] == "Lin-Manuel <b>Miranda</b>"  # the name follows its units
     edits = json.loads((ham / "edits.json").read_text())["edits"]
     assert [e["op"] for e in edits] == ["split", "merge", "label"]
 
@@ -185,20 +186,22 @@ def test_split_strict_and_errors(ham):
         label(ham, 999, "x")
     with pytest.raises(ConfigError, match="two different"):
         merge(ham, [ids[0], ids[0]])
-    single = next(p for p in people(ham) if p["tracks"] == 1)
+    single = next(p for p in people(ham) if len(p["units"]) == 1)
     with pytest.raises(ConfigError, match="only one track"):
         split(ham, single["id"], by="strict")
     assert len(split(ham, merge(ham, ids[:3])["id"], by="strict")) >= 2
     result = CliRunner().invoke(main, ["label", str(ham), "12345", "x"])
     assert result.exit_code == ConfigError.exit_code and "valid person ids" in result.output
-    result = CliRunner().invoke(main, ["recluster", str(ham), "--fps", "2"])  # needs the video
-    assert result.exit_code == ConfigError.exit_code and "facecluster run" in result.output
+    with pytest.raises(ConfigError, match="facecluster run"):  # extraction options need the video
+        recluster(ham, {"fps": 2.0})
+    result = CliRunner().invoke(main, ["recluster", str(ham), "--fps", "2"])  # not even an option of recluster
+    assert result.exit_code == 2
     with pytest.raises(OutputError, match="not a facecluster output"):
         label(ham.parent, 0, "x")
 
 
 def test_edits_wait_for_the_lock(ham):
-    with locked(ham):
+    with folder_lock(ham, exclusive=False):  # a reader holds the folder
         (worker := threading.Thread(target=label, args=(ham, people(ham)[0]["id"], "Waited"))).start()
         time.sleep(0.5)
         assert worker.is_alive()  # blocked until we release
@@ -209,8 +212,8 @@ def test_edits_wait_for_the_lock(ham):
 def test_find_episode_people_and_strangers(episode):
     out, truth = episode
     who = identities(out, truth)
-    t = store.read_detections(out)
-    pairs = Counter((who[d], p) for d, p in zip(t["detection_id"].tolist(), t["person_id"].tolist())
+    t = table(out)
+    pairs = Counter((who[d], p) for d, p in zip(t.detection_id.tolist(), t.person_id.tolist())
                     if d in who and p >= 0)
     expected = {ident: max((n, p) for (i, p), n in pairs.items() if i == ident)[1] for ident, _ in pairs}
     assert len(expected) >= 3
@@ -229,7 +232,7 @@ def test_find_cli_on_the_clip(ham, tmp_path):
     result = CliRunner().invoke(main, ["find", str(ham), str(EXAMPLES / "lin-manuel-miranda.png"), "--json"])
     assert result.exit_code == 0, result.output
     match = json.loads(result.output)["faces"][0]["matches"]  # Lin-Manuel Miranda is the clip's main face
-    assert match and next(p for p in people(ham) if p["id"] == match[0]["person_id"])["detections"] >= 3
+    assert match and next(p for p in people(ham) if p["id"] == match[0]["person_id"])["faces"] >= 3
     result = CliRunner().invoke(main, ["find", str(ham), str(FACES / "faceapi_bbt" / "bbt1.jpg")])
     assert result.exit_code == 0 and "nobody" in result.output and ": similarity" not in result.output
     blank = tmp_path / "blank.png"
@@ -247,12 +250,12 @@ def test_similar_finds_the_same_person_first(episode):
     most_seen = Counter(who.values()).most_common(1)[0][0]
     query = min(d for d, ident in who.items() if ident == most_seen)
     res = (result := similar(out, query, top=5))["results"]
-    assert res and all(r["track_id"] != result["track_id"] for r in res)
+    assert res and all(r["unit_id"] != result["unit_id"] for r in res)  # other sightings, not its own unit
     assert [r["face_similarity"] for r in res] == sorted((r["face_similarity"] for r in res), reverse=True)
     assert who.get(res[0]["detection_id"]) == who.get(query) is not None
     cli = CliRunner().invoke(main, ["similar", str(out), str(query), "--top", "3", "--json"])
     assert cli.exit_code == 0 and len(json.loads(cli.output)["results"]) == 3
-    with pytest.raises(ConfigError, match="face detection ids are in"):
+    with pytest.raises(ConfigError, match="no detection 1000000"):
         similar(out, 10 ** 6)
 
 
@@ -260,8 +263,8 @@ def test_annotate_keeps_every_frame(ham, tmp_path):
     source, dest = json.loads((ham / "manifest.json").read_text())["input"]["path"], tmp_path / "annotated.mp4"
     result = CliRunner().invoke(main, ["-q", "annotate", str(ham), "-o", str(dest)])
     assert result.exit_code == 0, result.output
-    t = store.read_detections(ham)
-    sample = int(t["frame_index"][t["person_id"] >= 0][0])
+    t = table(ham)
+    sample = int(t.frame_index[t.person_id >= 0][0])
     videos = []
     for path in (source, dest):
         with av.open(str(path)) as c:
@@ -274,14 +277,13 @@ def test_annotate_keeps_every_frame(ham, tmp_path):
     assert result.exit_code == InputError.exit_code and "--video" in result.output
 
 
-def check_units(folder: Path) -> dict[str, np.ndarray]:
-    """Every unit (track_id) is one person, and a face and the body it was seen in are the same person."""
-    t = store.read_detections(folder)
-    for unit in np.unique(t["track_id"]):
-        assert len(np.unique(t["person_id"][t["track_id"] == unit])) == 1, unit
-    person_of = dict(zip(t["detection_id"].tolist(), t["person_id"].tolist()))
-    for det, body in zip(t["detection_id"].tolist(), t["person_detection_id"].tolist()):
-        assert body < 0 or person_of[body] == person_of[det], (det, body)
+def check_units(folder: Path):
+    """Every unit is one person, and a face and the body it was seen in are the same person."""
+    t = table(folder)
+    for unit in np.unique(t.unit_id):
+        assert len(np.unique(t.person_id[t.unit_id == unit])) == 1, unit
+    for det, body in zip(t.detection_id.tolist(), t.body_detection_id.tolist()):
+        assert body < 0 or t.person_id[body] == t.person_id[det], (det, body)
     return t
 
 
@@ -289,17 +291,16 @@ def check_units(folder: Path) -> dict[str, np.ndarray]:
 def test_recluster_with_person_rows_without_the_video(persons):
     video = Path(json.loads((persons / "manifest.json").read_text())["input"]["path"])
     run_table, run_people = check_units(persons), people(persons)
-    assert {"face", "person"} <= set(run_table["kind"].tolist()) and len(run_people) >= 2
-    assert all(p["person_detections"] > 0 for p in run_people)
+    assert {"face", "body"} <= set(run_table.kind.tolist()) and len(run_people) >= 2
+    assert all(p["bodies"] > 0 for p in run_people)
+    run_manifest = json.loads((persons / "manifest.json").read_text())
     moved = video.rename(video.with_suffix(".moved"))
     try:
-        started = time.perf_counter()
         same = CliRunner().invoke(main, ["recluster", str(persons)])  # the stored settings: what `run` found
-        took = time.perf_counter() - started
-        assert same.exit_code == 0 and took < 5.0, same.output
-        assert np.array_equal(store.read_detections(persons)["person_id"], run_table["person_id"])
-        assert [(p["id"], p["detections"], p["person_detections"]) for p in people(persons)] == \
-            [(p["id"], p["detections"], p["person_detections"]) for p in run_people]
+        assert same.exit_code == 0, same.output
+        assert np.array_equal(table(persons).person_id, run_table.person_id)
+        assert [(p["id"], p["faces"], p["bodies"]) for p in people(persons)] == \
+            [(p["id"], p["faces"], p["bodies"]) for p in run_people]
         assert "bodies in" in same.output
         stricter = CliRunner().invoke(main, ["recluster", str(persons), "--cluster-distance", "0.3",
                                              "--clothing-weight", "0.2"])
@@ -308,66 +309,68 @@ def test_recluster_with_person_rows_without_the_video(persons):
         moved.rename(video)
     t = check_units(persons)
     assert len(people(persons)) > len(run_people)  # a stricter distance splits someone
-    for col in ("kind", "detection_id", "track_id", "face_detection_id", "person_detection_id", "x1"):
-        assert np.array_equal(t[col], run_table[col]), col  # only person_id changes
-    assigned = t["person_id"] >= 0
-    assert sum(p["detections"] for p in people(persons)) == int((assigned & (t["kind"] == "face")).sum())
-    assert sum(p["person_detections"] for p in people(persons)) == int((assigned & (t["kind"] == "person")).sum())
-    manifest, meta = json.loads((persons / "manifest.json").read_text()), read_meta(persons)
-    assert manifest["config"]["clothing_weight"] == meta["config"]["clothing_weight"] == 0.2
-    assert meta["clothing_same_person_distance"] == manifest["clothing_same_person_distance"] > 0
+    for col in ("kind", "detection_id", "track_id", "unit_id", "face_detection_id", "body_detection_id", "x1"):
+        assert np.array_equal(getattr(t, col), getattr(run_table, col)), col  # only person_id changes
+    assigned = t.person_id >= 0
+    assert sum(p["faces"] for p in people(persons)) == int((assigned & t.is_face).sum())
+    assert sum(p["bodies"] for p in people(persons)) == int((assigned & t.is_body).sum())
+    manifest = json.loads((persons / "manifest.json").read_text())
+    assert manifest["config"]["clothing_weight"] == manifest["grouping"]["clothing_weight"] == 0.2
+    assert manifest["grouping"]["clothing_cut"] > 0 and manifest["grouping"]["face_cut"] == 0.3
     html = (persons / "report.html").read_text(encoding="utf-8")
     assert html.count('class="card person"') == html.count('<g class="row"') == len(people(persons))
-    assert f"{manifest['counts']['person_detections']} body detections" in html
-    recluster(persons, {"cluster_distance": 0.0, "clothing_weight": 0.3})  # back to the run's settings
-    assert np.array_equal(store.read_detections(persons)["person_id"], run_table["person_id"])
+    back = {k: run_manifest["config"][k] for k in ("cluster_distance", "clothing_weight")}
+    recluster(persons, back)  # back to the run's settings, the run's people
+    assert np.array_equal(table(persons).person_id, run_table.person_id)
 
 
 @needs_persons
 def test_edits_on_a_person_seen_only_as_a_body(torso, tmp_path):
     (only,) = people(torso)
-    assert only["detections"] == 0 and only["tracks"] >= 2 and only["thumbnail"].startswith("thumbs/persons/")
+    assert only["faces"] == 0 and len(only["units"]) >= 2 and only["thumbnail"].startswith("thumbs/bodies/")
     assert (torso / only["thumbnail"]).is_file()
     html = (torso / "report.html").read_text(encoding="utf-8")
     assert f'<img class="rep body" loading="lazy" src="{only["thumbnail"]}"' in html
-    assert 'src="thumbs/persons/' in html and 'src="thumbs/faces/' not in html
+    assert 'src="thumbs/bodies/' in html and 'src="thumbs/faces/' not in html
     assert label(torso, only["id"], "Back <i>view</i>")["name"] == "Back <i>view</i>"
-    units = sorted(person_of_track(torso))
+    units = sorted(person_of_unit(torso))
     parts = split(torso, only["id"], by="track")
-    assert len(parts) == len(units) and sum(p["person_detections"] for p in parts) == only["person_detections"]
+    assert len(parts) == len(units) and sum(p["bodies"] for p in parts) == only["bodies"]
     recluster(torso, {"min_person_detections": 1})
-    assert len({person_of_track(torso)[u] for u in units}) == len(units)  # the split survives
+    assert len({person_of_unit(torso)[u] for u in units}) == len(units)  # the split survives
     merged = merge(torso, [p["id"] for p in people(torso)])
-    assert merged["tracks"] == len(units) and merged["person_detections"] == only["person_detections"]
+    assert len(merged["units"]) == len(units) and merged["bodies"] == only["bodies"]
     recluster(torso, {"min_person_detections": 2})
     (back,) = people(torso)
-    assert back["name"] == "Back <i>view</i>" and back["tracks"] == len(units)
+    assert back["name"] == "Back <i>view</i>" and len(back["units"]) == len(units)
     assert "Back &lt;i&gt;view&lt;/i&gt;" in (torso / "report.html").read_text(encoding="utf-8")
-    body = int(store.read_detections(torso)["detection_id"][0])
+    body = int(table(torso).detection_id[0])
     res = similar(torso, body, top=3)
-    assert res["kind"] == "person" and res["results"]
-    assert all(r["kind"] == "person" and r["face_similarity"] is None and r["clothing_similarity"] is not None
-               and r["thumbnail"].startswith("thumbs/persons/") for r in res["results"])
+    assert res["kind"] == "body" and res["results"]
+    assert all(r["kind"] == "body" and r["face_similarity"] is None and r["clothing_similarity"] is not None
+               and r["thumbnail"].startswith("thumbs/bodies/") for r in res["results"])
     cli = CliRunner().invoke(main, ["similar", str(torso), str(body), "--top", "2"])
     assert cli.exit_code == 0 and cli.output.startswith(f"body detection {body} ") and "clothing" in cli.output
 
 
 @needs_persons
 def test_similar_on_bodies_and_faces_uses_clothing(persons):
-    t = store.read_detections(persons)
-    with_face = np.flatnonzero((t["kind"] == "person") & (t["face_detection_id"] >= 0))
-    query = int(t["detection_id"][with_face[0]])
+    t = table(persons)
+    with_face = np.flatnonzero(t.is_body & (t.face_detection_id >= 0))
+    query = int(t.detection_id[with_face[0]])
     res = similar(persons, query, top=5)
-    assert res["kind"] == "person" and res["results"]
-    assert all(r["track_id"] != res["track_id"] and r["clothing_similarity"] is not None for r in res["results"])
+    assert res["kind"] == "body" and res["results"]
+    assert all(r["unit_id"] != res["unit_id"] and r["clothing_similarity"] is not None for r in res["results"])
     assert any(r["face_similarity"] is not None for r in res["results"])  # the unit has a face: faces count too
     assert res["results"][0]["person_id"] == res["person_id"]
     assert [r["relative_distance"] for r in res["results"]] == sorted(r["relative_distance"] for r in res["results"])
-    face = int(t["detection_id"][t["kind"] == "face"][0])
+    face = int(t.detection_id[t.is_face][0])
     res = similar(persons, face, top=3)
-    assert res["kind"] == "face" and all(r["kind"] == "face" for r in res["results"])
+    # candidates are faces, and bodies never seen with a face (compared by clothing alone)
+    assert res["kind"] == "face" and res["results"]
+    assert all(r["kind"] == "face" or t.face_detection_id[r["detection_id"]] < 0 for r in res["results"])
     assert all(r["clothing_similarity"] is not None for r in res["results"])
-    with pytest.raises(ConfigError, match="detection ids .* are in"):
+    with pytest.raises(ConfigError, match="detection ids are 0"):
         similar(persons, 10 ** 6)
 
 
@@ -376,10 +379,10 @@ def test_annotate_draws_bodies(torso, tmp_path):
     dest = tmp_path / "annotated.mp4"
     result = CliRunner().invoke(main, ["-q", "annotate", str(torso), "-o", str(dest)])
     assert result.exit_code == 0, result.output
-    t = store.read_detections(torso)
-    i = int(np.flatnonzero(t["person_id"] >= 0)[0])
-    sample = int(t["frame_index"][i])
-    x1, y1, x2, y2 = (int(round(float(t[c][i]))) for c in ("x1", "y1", "x2", "y2"))
+    t = table(torso)
+    i = int(np.flatnonzero(t.person_id >= 0)[0])
+    sample = int(t.frame_index[i])
+    x1, y1, x2, y2 = (int(round(float(v))) for v in t.boxes[i])
     source = json.loads((torso / "manifest.json").read_text())["input"]["path"]
     videos = []
     for path in (source, dest):

@@ -145,7 +145,7 @@ def similar_cmd(outdir, detection_id, top, as_json):
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return
-    what = "body detection" if result.get("kind") == "person" else "detection"
+    what = "body detection" if result.get("kind") == "body" else "detection"
     click.echo(f"{what} {detection_id} (person {result['person_id']}, track {result['track_id']}, "
                f"{_t(result['time_s'])}) is most like:")
     for r in result["results"]:
@@ -154,7 +154,7 @@ def similar_cmd(outdir, detection_id, top, as_json):
         scores = [f"{space} {r[key]:.2f}" for space, key in (("face", "face_similarity"),
                                                               ("clothing", "clothing_similarity"))
                   if r.get(key) is not None]
-        what = "body" if r.get("kind") == "person" else "detection"
+        what = "body" if r.get("kind") == "body" else "detection"
         click.echo(f"  {what:>9} {r['detection_id']:>6} at {_t(r['time_s'])} ({who}, track {r['track_id']}): "
                    f"{', '.join(scores)}")
 

@@ -69,7 +69,8 @@ def evaluate(outdir, truth_json, iou: float = 0.5, json_path=None, write: bool =
             tmp.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
             os.replace(tmp, path)
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
+            if tmp.exists():  # unlink of a missing file fails on a read-only folder too
+                tmp.unlink()
             raise OutputError(f"cannot write {path} ({exc.strerror}); give a writable --json path") from None
         result["json"] = str(path)
     return result

@@ -11,16 +11,21 @@ symlink to another disk.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import re
 import shutil
+import signal
+import threading
 from pathlib import Path
 
 from ..errors import OutputError
 from .layout import JOURNAL, MANIFEST
 
 log = logging.getLogger(__name__)
+OURS = re.compile(r"(faces|bodies|persons)/\d+\.jpg")  # thumbnails facecluster writes (persons/: 0.1)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -72,9 +77,49 @@ def commit(folder: Path, private: Path, generation: int, files: dict[str, bytes]
         _fsync_dir(private)
     except OSError as exc:
         shutil.rmtree(stage, ignore_errors=True)
-        (private / (JOURNAL + ".tmp")).unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            (private / (JOURNAL + ".tmp")).unlink(missing_ok=True)
         raise _space_error(folder, exc) from None
     apply(folder, private)
+
+
+def _inside(name) -> str:
+    """A journal path must stay inside OUTDIR (a hand-edited journal must not move other files)."""
+    if not isinstance(name, str) or not name or Path(name).is_absolute() or ".." in Path(name).parts:
+        raise ValueError(f"not a path inside the output folder: {name!r}")
+    return name
+
+
+@contextlib.contextmanager
+def _signals_deferred():
+    """Ctrl-C, SIGTERM or SIGHUP arriving during the moves (milliseconds) take effect right after them, so
+    the folder is never left between two result sets by a signal (a crash is: the journal rolls it forward)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = {}
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signum = getattr(signal, name)
+            previous[signum] = signal.signal(signum, lambda number, frame: caught.append(number))
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        if caught:
+            signal.raise_signal(caught[0])
+
+
+def _keep_user_files(old: Path, new: Path) -> None:
+    """Files a user put inside a result folder (e.g. thumbs/) move into its replacement: only what
+    facecluster wrote there (OURS) is replaced."""
+    for path in sorted(old.rglob("*")):
+        rel = path.relative_to(old)
+        if path.is_file() and not OURS.fullmatch(rel.as_posix()) and not (new / rel).exists():
+            (new / rel).parent.mkdir(parents=True, exist_ok=True)
+            os.replace(path, new / rel)
 
 
 def apply(folder: Path, private: Path) -> bool:
@@ -85,25 +130,29 @@ def apply(folder: Path, private: Path) -> bool:
     try:
         journal = json.loads(path.read_text(encoding="utf-8"))
         moves = journal["moves"]
-        trash = folder / journal["trash"]
-        stage = folder / journal["stage"]
+        trash = folder / _inside(journal["trash"])
+        stage = folder / _inside(journal["stage"])
+        moves = [(_inside(src) if src is not None else None, _inside(dst)) for src, dst in moves]
     except (OSError, ValueError, KeyError, TypeError):
-        raise OutputError(f"{path} is damaged; a commit was interrupted and cannot be completed. Run "
-                          f"`facecluster recluster {folder}` to write the results again") from None
-    for k, (src, dst) in enumerate(moves):
-        source = folder / src if src else None
-        target = folder / dst
-        if source is not None and not source.exists():
-            continue  # moved before the interruption
-        if target.exists() and (source is None or target.is_dir()):
-            trash.mkdir(parents=True, exist_ok=True)
-            os.replace(target, trash / f"{k}-{target.name}")
-        if source is not None:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(source, target)
-    _fsync_dir(folder)
-    path.unlink()
-    _fsync_dir(private)
+        raise OutputError(f"{path} is damaged, so an interrupted commit cannot be completed; delete that file and "
+                          f"run `facecluster recluster {folder}` to write the results again") from None
+    with _signals_deferred():
+        for k, (src, dst) in enumerate(moves):
+            source = folder / src if src else None
+            target = folder / dst
+            if source is not None and not source.exists():
+                continue  # moved before the interruption
+            if target.exists() and (source is None or target.is_dir()):
+                if source is not None and target.is_dir():
+                    _keep_user_files(target, source)
+                trash.mkdir(parents=True, exist_ok=True)
+                os.replace(target, trash / f"{k}-{target.name}")
+            if source is not None:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(source, target)
+        _fsync_dir(folder)
+        path.unlink()
+        _fsync_dir(private)
     shutil.rmtree(stage, ignore_errors=True)
     shutil.rmtree(trash, ignore_errors=True)
     return True
@@ -114,8 +163,13 @@ def recover(folder: Path, private: Path) -> None:
     folder's exclusive lock held)."""
     if not private.is_dir():
         return
-    if apply(folder, private):
-        log.info("%s: completed a commit that had been interrupted", folder)
-    for stale in list(private.glob("staging-*")) + list(private.glob("trash-*")):
-        shutil.rmtree(stale, ignore_errors=True)
-    (private / (JOURNAL + ".tmp")).unlink(missing_ok=True)
+    try:
+        if apply(folder, private):
+            log.info("%s: completed a commit that had been interrupted", folder)
+        for stale in list(private.glob("staging-*")) + list(private.glob("trash-*")):
+            shutil.rmtree(stale, ignore_errors=True)
+        if (private / (JOURNAL + ".tmp")).exists():  # unlink of a missing file fails on a read-only folder too
+            (private / (JOURNAL + ".tmp")).unlink()
+    except OSError as exc:
+        raise OutputError(f"cannot finish an interrupted commit in {folder} ({exc.strerror}); make the folder "
+                          f"writable and run the command again") from None

@@ -103,7 +103,8 @@ class ExtractionWriter:
             con.execute("INSERT OR REPLACE INTO meta VALUES ('checkpoint', ?)", (json.dumps(state),))
             con.execute("COMMIT")
         except BaseException:
-            con.execute("ROLLBACK")
+            if con.in_transaction:  # SQLite already rolled back after some errors (a full disk)
+                con.execute("ROLLBACK")
             raise
 
     def finish(self, track_id: np.ndarray, unit_id: np.ndarray, links: dict[str, np.ndarray], meta: dict) -> None:

@@ -31,7 +31,7 @@ from .documents import check_edits, check_manifest, check_people, dumps, dumps_e
 from .extraction import Extraction, ExtractionWriter, read_extraction
 from .layout import (CHECKPOINT, DETECTIONS_CSV, DETECTIONS_PARQUET, EDITS, EDITS_FORMAT, EXTRACTION, MANIFEST,
                      OUTDIR_FORMAT, PEOPLE, PEOPLE_CSV, PEOPLE_FORMAT, PRIVATE, REPORT, THUMBS, TOOL)
-from .locks import folder_lock, run_in_progress, run_lock
+from .locks import folder_lock, run_lock
 
 log = logging.getLogger(__name__)
 
@@ -175,13 +175,18 @@ class RunFolder:
     # checkpoint ---------------------------------------------------------------------------------------
     def open_checkpoint(self, fingerprint: str, meta: dict) -> tuple[ExtractionWriter, dict | None]:
         """The run's database under .facecluster/checkpoint/: resumed (with the stored state) when an
-        interrupted run of the same video and extraction settings left one, else new."""
+        interrupted run of the same video and extraction settings left one, else new. Call inside
+        running(): that lock already rules out a live run (checking run_in_progress here would find our
+        own lock and never resume)."""
         db = self.checkpoint / EXTRACTION
         state = None
-        if db.exists() and not run_in_progress(self.private):
+        if db.exists():
             try:
                 old = read_extraction(db, partial=True)
-                state = old.meta.get("checkpoint") if old.meta.get("fingerprint") == fingerprint else None
+                same = old.meta.get("fingerprint") == fingerprint
+                # a finished extraction (interrupted while grouping or committing) is kept whole
+                state = ({"complete": True} if old.meta.get("complete") else old.meta.get("checkpoint")) \
+                    if same else None
                 if state is None:
                     log.info("%s: an interrupted run used another video or other settings; starting over", self.path)
             except InputError:
