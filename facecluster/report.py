@@ -9,12 +9,19 @@ touch are drawn as one rect; co-appearance is listed as the top pairs, not a P x
 
 Face and person (body) rows both count as being on screen (timeline, seen with); a unit (track_id) is a
 face track, a body track or both joined.
+
+Each person's appearance intervals link into the video (`VIDEO#t=START,END`, opened by the browser's own
+player) when the video file is reachable from the report by a relative path, so the report never needs a
+server. A Content-Security-Policy <meta> forbids every remote load and every script, so a tampered
+people.json (a name, a thumbnail path) cannot make the page fetch anything from elsewhere.
 """
 
 from __future__ import annotations
 
 import colorsys
+import os
 from pathlib import Path
+from urllib.parse import quote
 
 import numpy as np
 
@@ -23,6 +30,9 @@ TEMPLATE = "report.html.j2"
 PLOT_X0, PLOT_X1, ROW_H, AXIS_H, PIXEL = 170.0, 990.0, 18.0, 24.0, 2.0
 DEFAULT_THUMBS = 24
 TOP_PAIRS = 40
+UNASSIGNED_THUMBS = 60
+INTERVALS_SHOWN = 40
+CSP = "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; media-src 'self'"
 
 
 def fmt_time(seconds) -> str:
@@ -30,6 +40,11 @@ def fmt_time(seconds) -> str:
     h, rest = divmod(seconds, 3600)
     m, s = divmod(rest, 60)
     return f"{int(h)}:{int(m):02d}:{s:04.1f}" if h else f"{int(m)}:{s:04.1f}"
+
+
+def plural(n, one: str, many: str | None = None) -> str:
+    """"1 person", "2 people", "0 faces"."""
+    return f"{n} {one if n == 1 else (many or one + 's')}"
 
 
 def color(person_id: int) -> str:
@@ -44,6 +59,7 @@ def _environment():
                              autoescape=True, trim_blocks=True, lstrip_blocks=True,
                              undefined=jinja2.StrictUndefined)
     env.filters["t"] = fmt_time
+    env.filters["plural"] = plural
     return env
 
 
@@ -124,13 +140,64 @@ def _coappearance(t: dict, index: dict[int, int]) -> np.ndarray:
     return np.rint(m.T @ m).astype(np.int64)
 
 
+def video_link(folder: Path, info: dict) -> str | None:
+    """The input video as a URL relative to report.html: the file beside the report (same name), else the
+    recorded input path when it exists and a relative path reaches it; None when there is no file."""
+    path = Path(info.get("path") or "")
+    if not path.name:
+        return None
+    if (folder / path.name).is_file():
+        return quote(path.name)
+    if not path.is_file():
+        return None
+    try:
+        rel = os.path.relpath(path.resolve(), folder.resolve())
+    except ValueError:  # another drive
+        return None
+    return "/".join(quote(part) for part in Path(rel).parts)
+
+
+def _appearances(person: dict, link: str | None) -> list[dict]:
+    out = []
+    for a, b in (person.get("appearances") or [])[:INTERVALS_SHOWN]:
+        out.append({"text": f"{fmt_time(a)}-{fmt_time(b)}", "href": f"{link}#t={a:g},{b:g}" if link else None})
+    return out
+
+
+def _unassigned(t: dict) -> list[dict]:
+    """Up to UNASSIGNED_THUMBS faces that belong to nobody, spread over time."""
+    rows = np.flatnonzero(t["face"] & (t["person_id"] < 0))
+    rows = rows[np.argsort(t["time_s"][rows], kind="stable")]
+    if len(rows) > UNASSIGNED_THUMBS:
+        rows = rows[np.linspace(0, len(rows) - 1, UNASSIGNED_THUMBS).round().astype(int)]
+    return [{"src": f"thumbs/faces/{int(t['detection_id'][r])}.jpg", "id": int(t["detection_id"][r]),
+             "track": int(t["track_id"][r]), "time": fmt_time(t["time_s"][r])} for r in rows]
+
+
+def _models(manifest: dict) -> list[dict]:
+    """Each model file once (a backend listed by two stages is one file)."""
+    seen, out = set(), []
+    for m in manifest.get("models", []) or []:
+        if not isinstance(m, dict):
+            continue
+        key = (m.get("name"), m.get("path"), m.get("sha256"))
+        if key not in seen:
+            seen.add(key)
+            out.append(m)
+    return out
+
+
 def build_context(folder: Path, table, people: list[dict], manifest: dict, edits: list) -> dict:
     t = _columns(table)
+    folder = Path(folder).resolve()
     config = manifest.get("config", {})
     fps = float(config.get("fps") or 1.0)
     step = 1.0 / fps
     info = manifest.get("input", {})
-    duration = max(float(manifest.get("analysed_seconds") or info.get("duration_s") or 0.0), 1e-3)
+    analysed = float(manifest.get("analysed_seconds") or 0.0)
+    video_s = float(info.get("duration_s") or 0.0) or analysed  # what the container says
+    duration = max(analysed or video_s, 1e-3)  # the timeline spans what was analysed
+    link = video_link(folder, info)
     index = {int(p["id"]): i for i, p in enumerate(people)}
     label = {int(p["id"]): p.get("name") or f"person {p['id']}" for p in people}
     segments = _segments(t, index, step)
@@ -145,6 +212,8 @@ def build_context(folder: Path, table, people: list[dict], manifest: dict, edits
         pid = int(p["id"])
         others = [j for j in np.argsort(-co[i]) if j != i and co[i, j] > 0][:3]
         cards.append({**p, "label": label[pid], "color": color(pid), "y": AXIS_H + i * ROW_H,
+                      "intervals": _appearances(p, link),
+                      "more_intervals": max(0, len(p.get("appearances") or []) - INTERVALS_SHOWN),
                       "body_thumbnail": "/bodies/" in (p.get("thumbnail") or ""),
                       "together": [(people[j]["id"], label[int(people[j]["id"])], int(co[i, j])) for j in others],
                       "path": _path(segments[i], scale, AXIS_H + (i + 0.5) * ROW_H),
@@ -156,8 +225,10 @@ def build_context(folder: Path, table, people: list[dict], manifest: dict, edits
     return {
         "title": Path(info.get("path") or folder.name).name, "manifest": manifest, "people": cards,
         "pairs": [{"a": cards[a], "b": cards[b], "frames": n, "seconds": round(n * step, 1)} for n, a, b in pairs],
-        "duration": duration, "folder": str(folder), "edits": edits,
-        "config": sorted(config.items()), "models": manifest.get("models", []),
+        "duration": duration, "video_seconds": video_s, "partial": bool(analysed and video_s - analysed > step),
+        "video_link": link, "csp": CSP, "unassigned": _unassigned(t),
+        "folder": str(folder), "edits": edits,
+        "config": sorted(config.items()), "models": _models(manifest),
         "counts": manifest.get("counts", {}), "timings": manifest.get("timings_s", {}),
         "changes": manifest.get("changes", [])[-20:],
         "noise": int((t["face"] & (t["person_id"] < 0)).sum()),

@@ -15,7 +15,8 @@ import click
 from .. import __version__
 from ..errors import FaceclusterError
 
-SUBCOMMAND_MODULES = ["run", "models_cmd", "backends_cmd", "similarity_cmd", "evaluate_cmd", "results_cmd"]
+SUBCOMMAND_MODULES = ["run", "models_cmd", "backends_cmd", "similarity_cmd", "evaluate_cmd", "results_cmd", "serve_cmd",
+                      "batch_cmd", "library_cmd"]
 
 
 class FaceclusterGroup(click.Group):
