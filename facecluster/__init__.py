@@ -6,11 +6,11 @@ from .config import Config, build_config  # noqa: E402
 from .errors import FaceclusterError  # noqa: E402
 
 
-def run(video, config=None, output_dir=None, hook=None):
+def run(video, config=None, output_dir=None, hook=None, library=None):
     """Run the pipeline on a video; see facecluster.pipeline.run."""
     from .pipeline import run as _run
 
-    return _run(video, config=config, output_dir=output_dir, hook=hook)
+    return _run(video, config=config, output_dir=output_dir, hook=hook, library=library)
 
 
 __all__ = ["Config", "FaceclusterError", "build_config", "run", "__version__"]

@@ -42,12 +42,20 @@ class Config:
     face_detector_model: str = _opt("", "Detector model name or path (empty = the backend's default).")
     face_embedder: str = _opt("dlib", "Face embedder backend (see `facecluster backends`).")
     face_embedder_model: str = _opt("", "Embedder model name or path (empty = the backend's default).")
-    embed_flip: bool = _opt(True, "Also embed the mirrored face and average (ONNX embedders; steadier, 2x cost).")
+    face_embedder_preprocess: str = _opt("", "torch face embedder: preprocessing preset (facenet, edgeface, arcface "
+                                             "[default]) or 'size=112,mean=127.5,std=127.5,rgb'.")
+    embed_flip: str = _opt("auto", "Also embed the mirrored face and average: 'auto' (where it measurably helps the "
+                                   "embedder: SFace, MobileFaceNet), 'on' or 'off' (it doubles embedding cost).",
+                           choices=("auto", "on", "off"))
     detect_threshold: float = _opt(0.6, "Minimum face detector score (yunet/scrfd).", range=(0.0, 1.0))
     dlib_upsample: int = _opt(0, "dlib-hog: times to upsample the frame (finds smaller faces, ~4x slower each).",
                               range=(0, 3))
     detect_max_side: int = _opt(0, "Downscale frames so their long side is at most this before face detection "
                                    "(0 = full resolution).", range=(0, 10000))
+    refine_landmarks: str = _opt("", "Re-find each face's 5 landmarks on a full-resolution window where the face is "
+                                     "96 px: '' (off), 'scrfd' (best alignment, +3 ms a face; non-commercial "
+                                     "weights) or 'yunet' (MIT, +10 ms a face). Helps small faces most.",
+                                 choices=("", "scrfd", "yunet"))
     min_face_size: int = _opt(20, "Ignore faces smaller than this many pixels (shorter box side).", range=(0, 10000))
     # bodies (person boxes) and clothing
     body_detector: str = _opt("", "Body (person box) detector backend: '' (none) or 'yolo' (YOLOv8/YOLO11/YOLOX "
@@ -153,6 +161,8 @@ RENAMED = {"person_detector": "body_detector", "person_detector_model": "body_de
 def _renamed(values: dict[str, Any]) -> dict[str, Any]:
     out = {}
     for key, value in values.items():
+        if key == "embed_flip" and isinstance(value, bool):  # true/false of 0.1 config files
+            value = "on" if value else "off"
         new = RENAMED.get(key)
         if new is not None:
             log.warning("config option %r is now called %r; please rename it", key, new)

@@ -24,6 +24,16 @@ def make_config(**extra) -> Config:
     return Config(models_dir=str(MODELS), **({"body_threshold": 0.25} | extra))
 
 
+def options(kind: str, **extra):
+    """The options a backend of `kind` gets from make_config(**extra)."""
+    from facecluster.registry import options_for
+    return options_for(kind, make_config(**extra))
+
+
+def body_options(model: str, **extra):
+    return options("body-detector", body_detector_model=model, **extra)
+
+
 def photo(name: str) -> np.ndarray:
     return cv2.imread(str(PHOTOS / name))
 
@@ -33,7 +43,7 @@ def detectors():
     from facecluster.detect.yolo import YoloPersonDetector
     # 0.25 (Ultralytics' own default) so bus.jpg's 4th person, cut by the left edge, counts: it scores
     # 0.26 (yolox-nano) / 0.31 (yolov8n-int8); the pipeline default 0.4 avoids partial-body doubles in video
-    return {m: YoloPersonDetector(make_config(body_threshold=0.25), m) for m in ("yolox-nano", "yolov8n-int8")}
+    return {m: YoloPersonDetector(body_options(m, body_threshold=0.25)) for m in ("yolox-nano", "yolov8n-int8")}
 
 
 @pytest.mark.parametrize("model", ["yolox-nano", "yolov8n-int8"])
@@ -51,7 +61,7 @@ def test_yolo_layout_auto_detection_and_threshold(detectors):
     assert (detectors["yolox-nano"].layout, detectors["yolox-nano"].decoded) == ("yolox", False)
     assert detectors["yolox-nano"].input_hw == (416, 416)
     assert (detectors["yolov8n-int8"].layout, detectors["yolov8n-int8"].input_hw) == ("v8", (640, 640))
-    strict = type(detectors["yolox-nano"])(make_config(body_threshold=0.4), model="yolox-nano")
+    strict = type(detectors["yolox-nano"])(body_options("yolox-nano", body_threshold=0.4))
     found = strict.detect(photo("bus.jpg"))
     assert len(found) == 3 and (found.scores >= 0.4).all()
 
@@ -82,7 +92,7 @@ def test_pt_model_without_ultralytics_says_what_to_install(tmp_path):
     from facecluster.detect.yolo import YoloPersonDetector
     (pt := tmp_path / "yolov8n.pt").write_bytes(b"not really a model")
     with pytest.raises(DependencyError, match="pip install ultralytics") as info:
-        YoloPersonDetector(make_config(), model=str(pt))
+        YoloPersonDetector(body_options(str(pt)))
     assert "opencv-contrib-python-headless" in str(info.value)
 
 
@@ -133,7 +143,7 @@ def test_hsv_histogram_shifted_crop_closer_than_other_colours(bus_persons):
     torso = clothing_boxes_from_persons(None, persons.boxes, image.shape)[0]
     hsv = cv2.cvtColor(image, cv2.COLOR_BGR2HSV)
     hsv[:, :, 0] = (hsv[:, :, 0].astype(int) + 60) % 180                       # same pattern, other colours
-    emb = HsvHistogramEmbedder(make_config())
+    emb = HsvHistogramEmbedder(options("clothing-embedder"))
     boxes = np.vstack([torso[:1], torso[:1] + [6, 6, 6, 6], [[0, 0, 2, 50]], [[900, 0, 1000, 50]]])
     e = emb.embed(image, Detections(boxes, np.ones(len(boxes))))
     assert e.shape == (4, emb.DIM) and e.dtype == np.float32
@@ -145,7 +155,7 @@ def test_hsv_histogram_shifted_crop_closer_than_other_colours(bus_persons):
 def test_reid_crop_closer_to_its_flipped_and_shifted_self_than_to_others(bus_persons):
     from facecluster.embed.clothing import ReidEmbedder
     image, persons = bus_persons
-    reid = ReidEmbedder(make_config())
+    reid = ReidEmbedder(options("clothing-embedder"))
     e = reid.embed(image, persons)
     assert e.shape == (len(persons), 512) and np.allclose(np.linalg.norm(e, axis=1), 1, atol=1e-4)
     w = image.shape[1]
@@ -161,7 +171,7 @@ def test_reid_crop_closer_to_its_flipped_and_shifted_self_than_to_others(bus_per
 def test_superres_scales_and_maps_landmarks_back():
     from facecluster.enhance.superres import Upscaler
     image = photo("zidane.jpg")
-    up = Upscaler("espcn-x3", make_config())
+    up = Upscaler(options("upscaler", upscale="espcn-x3"))
     assert up.upscale(image[:50, :40]).shape == (150, 120, 3)
     landmarks = np.array([[[110, 60], [122, 60], [116, 67], [111, 73], [121, 73]]], np.float32)
     faces = Detections([[100, 50, 130, 85], [300, 100, 400, 220]], [0.9, 0.8],
@@ -182,7 +192,7 @@ def test_superres_scales_and_maps_landmarks_back():
 def test_superres_unknown_name_lists_valid_ones():
     from facecluster.enhance.superres import Upscaler, parse_model_name
     with pytest.raises(ConfigError, match="espcn-x2") as info:
-        Upscaler("superduper-x2", make_config())
+        Upscaler(options("upscaler", upscale="superduper-x2"))
     assert "lapsrn-x8" in str(info.value) and "fsrcnn" in str(info.value)
     with pytest.raises(ConfigError):
         parse_model_name("lapsrn", default_scale=3)                            # LapSRN has no x3

@@ -1,22 +1,39 @@
-"""`facecluster backends`: which detector and embedder backends can run here."""
+"""`facecluster backends`: every backend of every kind, and whether it can run here now."""
 
 from __future__ import annotations
 
+import json
+
 import click
+
+TITLES = {"face-detector": "face detectors", "face-embedder": "face embedders", "body-detector": "body detectors",
+          "clothing-embedder": "clothing embedders", "upscaler": "upscalers",
+          "comparator": "similarity methods (facecluster compare/search)"}
 
 
 @click.command("backends")
-def backends_cmd():
-    """List the detector and embedder backends installed here."""
-    from .. import backends as b
+@click.option("--models-dir", type=click.Path(file_okay=False), default=None, help="Extra folder to look in.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def backends_cmd(models_dir, as_json):
+    """Which backends can run here: 'ready', or the package or model that is missing and the command that
+    gets it."""
+    from .. import registry
 
-    for title, table, available in (("face detectors", b._DETECTORS, b.DETECTORS),
-                                    ("face embedders", b._EMBEDDERS, b.EMBEDDERS),
-                                    ("body detectors", b._BODY_DETECTORS, b.BODY_DETECTORS),
-                                    ("clothing embedders", b._CLOTHING_EMBEDDERS, b.CLOTHING_EMBEDDERS)):
-        click.echo(f"{title}:")
-        for name in table:
-            click.echo(f"  {name:<10} {'installed' if name in available else 'not installed'}")
+    rows = {kind: registry.status(kind, models_dir) for kind in registry.KINDS}
+    if as_json:
+        click.echo(json.dumps({kind: [{"name": s.name, "ready": s.ready, "missing_packages": list(s.missing_packages),
+                                       "missing_models": list(s.missing_models), "fix": s.fix,
+                                       "description": s.description} for s in found]
+                               for kind, found in rows.items()}, indent=2))
+        return
+    for kind, found in rows.items():
+        click.echo(f"{TITLES[kind]}:")
+        width = max(len(s.name) for s in found)
+        for s in found:
+            click.echo(f"  {s.name:<{width}}  {s.summary}")
+            if s.ready or kind == "comparator":
+                continue
+            click.echo(f"  {'':<{width}}  ({s.description})")
 
 
 COMMANDS = [backends_cmd]

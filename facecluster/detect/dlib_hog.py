@@ -11,31 +11,31 @@ import numpy as np
 
 from ..enhance.align import landmarks_from_eyes_nose
 from ..errors import ModelError
-from ..models import resolve
+from ..registry import resolve_model
 from ..types import Detections
-from .base import Detector
+from .base import FaceDetector
 
 
-class DlibHogDetector(Detector):
+class DlibHogDetector(FaceDetector):
     NAME = "dlib-hog"
+    DEFAULT_MODEL = "dlib-5-landmarks"
 
-    def __init__(self, config):
-        super().__init__(config)
+    def __init__(self, options):
+        super().__init__(options)
         import dlib
 
         self.dlib = dlib
-        model = resolve("dlib-5-landmarks", config.models_dir)
-        self.models = [model]
+        model = self._use(resolve_model(self.DEFAULT_MODEL, options.models_dir))
         try:
             self.predictor = dlib.shape_predictor(str(model.path))
         except RuntimeError as exc:
             raise ModelError(f"cannot load dlib landmark model {model.path}: {exc}") from None
         self.detector = dlib.get_frontal_face_detector()
 
-    def detect(self, image: np.ndarray) -> Detections:
+    def _detect(self, image: np.ndarray) -> Detections:
         image, scale = self.downscaled(image)
         rgb = np.ascontiguousarray(image[..., ::-1])
-        rects, scores, _ = self.detector.run(rgb, self.config.dlib_upsample, 0.0)
+        rects, scores, _ = self.detector.run(rgb, self.options.dlib_upsample, 0.0)
         if not rects:
             return Detections.empty()
         boxes = np.array([[r.left(), r.top(), r.right() + 1, r.bottom() + 1] for r in rects], np.float32)

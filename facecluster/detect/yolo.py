@@ -8,8 +8,7 @@ drop in any common export without naming its flavour:
   normalisation), resized into the top-left corner, padded with 114. The official export leaves boxes as
   raw grid offsets (decoded here with strides 8/16/32); exports made with decode_in_inference already hold
   pixels. Which one is checked once at load on a blank image: raw offsets stay near 0, pixels do not.
-A `.pt` file runs through ultralytics, only if the user installed it (it is not a dependency because it
-pulls opencv-python, which clashes with opencv-contrib-python-headless in the same environment).
+A `.pt` file runs through the ultralytics backend (detect/ultralytics_yolo.py, the `[torch]` extra).
 """
 
 from __future__ import annotations
@@ -18,10 +17,8 @@ import logging
 
 import numpy as np
 
-from ..config import Config
-from ..errors import DependencyError, ModelError
-from ..models import resolve
-from ..onnx import load_session
+from ..errors import ModelError
+from ..registry import BodyDetectorOptions, resolve_model, session
 from ..types import Detections
 from .base import Detector
 
@@ -61,19 +58,20 @@ class YoloPersonDetector(Detector):
     KIND = "person"
     DEFAULT_MODEL = "yolox-nano"  # ~6x faster than yolov8n-int8 on 2 CPU cores, same persons on the test photos
 
-    def __init__(self, config: Config, model: str | None = None):
-        super().__init__(config)
-        self.threshold = float(getattr(config, "body_threshold", 0.4))
-        self.nms_iou = float(getattr(config, "body_nms", 0.45))
-        name = model or getattr(config, "body_detector_model", "") or self.DEFAULT_MODEL
-        resolved = resolve(name, config.models_dir or None)
+    def __init__(self, options: BodyDetectorOptions):
+        super().__init__(options)
+        self.threshold = float(options.threshold)
+        self.nms_iou = float(options.nms)
+        resolved = resolve_model(options.model or self.DEFAULT_MODEL, options.models_dir)
         self.models.append(resolved)
         self._ultra = None
         if resolved.path.suffix == ".pt":
-            self._load_ultralytics(resolved.path)
+            from .ultralytics_yolo import UltralyticsBodyDetector
+
+            self._ultra = UltralyticsBodyDetector(options)
             self.layout = "ultralytics"
             return
-        self.session = load_session(resolved, "YOLO person detector (a YOLOv8/YOLO11 or YOLOX ONNX export)")
+        self.session = session(resolved, "YOLO person detector (a YOLOv8/YOLO11 or YOLOX ONNX export)", options)
         inp = self.session.get_inputs()[0]
         self.input_name = inp.name
         h, w = inp.shape[2:4] if len(inp.shape) == 4 else (None, None)
@@ -81,16 +79,6 @@ class YoloPersonDetector(Detector):
         self.layout, self.decoded = self._detect_layout()
         log.debug("yolo %s: layout %s, input %s, decoded %s", resolved.name, self.layout, self.input_hw,
                   self.decoded)
-
-    def _load_ultralytics(self, path):
-        try:
-            from ultralytics import YOLO
-        except ImportError:
-            raise DependencyError(
-                f"{path} is a PyTorch .pt model, which needs ultralytics: `pip install ultralytics` (note: it "
-                f"pulls opencv-python, which conflicts with opencv-contrib-python-headless; use a separate "
-                f"environment) or export it to ONNX (`yolo export model={path.name} format=onnx`)") from None
-        self._ultra = YOLO(str(path))
 
     def _detect_layout(self) -> tuple[str, bool]:
         """('v8' | 'yolox', already_decoded) from one run on a blank grey image."""
@@ -142,8 +130,7 @@ class YoloPersonDetector(Detector):
 
     def detect(self, image: np.ndarray) -> Detections:
         if self._ultra is not None:
-            res = self._ultra(image, classes=[0], conf=self.threshold, iou=self.nms_iou, verbose=False)[0]
-            return Detections(res.boxes.xyxy.cpu().numpy(), res.boxes.conf.cpu().numpy(), None)
+            return self._ultra.detect(image)
         blob, r, (left, top) = self._prepare(image)
         out = self.session.run(None, {self.input_name: blob})[0]
         cxcywh, scores = self._decode(out)

@@ -1,10 +1,10 @@
 """Clothing embedders: what a person wears, as a vector comparable by cosine like face embeddings.
 
-Both take the BGR image and Detections whose boxes are the CLOTHING regions already chosen by
-facecluster.persons (torso boxes, or whole person boxes for re-ID), and return (N, DIM) float32.
-Zero-safe: a box with no pixels inside the image, or a side under MIN_SIDE pixels, gets an all-zero row
-(not unit length): its cosine similarity to everything is 0, i.e. distance 1, so it never pulls two
-people together. Callers that want to skip such rows test `np.any(row)`.
+Both take the BGR image and the boxes of the CLOTHING regions already chosen by facecluster.persons
+(torso boxes, or whole body boxes for re-ID; WHOLE_BODY says which), in two phases (see base.py).
+A box with no pixels inside the image, or a side under MIN_SIDE pixels, is not ok: `embed` gives it an
+all-zero row (not unit length): its cosine similarity to everything is 0, i.e. distance 1, so it never
+pulls two people together. Callers that want to skip such rows test `np.any(row)`.
 """
 
 from __future__ import annotations
@@ -13,28 +13,26 @@ import logging
 
 import numpy as np
 
-from ..config import Config
-from ..models import resolve
-from ..onnx import load_session
-from ..types import Detections, l2_normalize
-from .base import Embedder
+from ..registry import ClothingEmbedderOptions, resolve_model, session
+from ..types import l2_normalize
+from .base import ClothingEmbedder
 
 log = logging.getLogger("facecluster")
 MIN_SIDE = 4  # pixels
 
 
-def _crop_boxes(image: np.ndarray, detections: Detections) -> list[tuple[int, int, int, int] | None]:
+def _crop_boxes(image: np.ndarray, boxes: np.ndarray) -> list[tuple[int, int, int, int] | None]:
     """Integer crop windows clipped to the image, None for empty / degenerate ones."""
     h, w = image.shape[:2]
     out = []
-    for x1, y1, x2, y2 in np.nan_to_num(detections.boxes, nan=-1.0):
+    for x1, y1, x2, y2 in np.nan_to_num(np.asarray(boxes, np.float32).reshape(-1, 4), nan=-1.0):
         a, b = int(max(0, np.floor(x1))), int(max(0, np.floor(y1)))
         c, d = int(min(w, np.ceil(x2))), int(min(h, np.ceil(y2)))
         out.append((a, b, c, d) if c - a >= MIN_SIDE and d - b >= MIN_SIDE else None)
     return out
 
 
-class HsvHistogramEmbedder(Embedder):
+class HsvHistogramEmbedder(ClothingEmbedder):
     """Builtin, model-free colour signature of an outfit.
 
     Each pixel votes with weight c (chroma, ramping 0 -> 1 as min(saturation, value) goes 20 -> 60 of 255)
@@ -57,8 +55,8 @@ class HsvHistogramEmbedder(Embedder):
     MAX_PIXELS_SIDE = 96  # crops are shrunk to this long side first: histograms need no more, and it is fast
     CHROMA_LOW, CHROMA_HIGH = 20.0, 60.0
 
-    def __init__(self, config: Config):
-        super().__init__(config)
+    def __init__(self, options: ClothingEmbedderOptions):
+        super().__init__(options)
         import cv2
 
         self._cv2 = cv2
@@ -82,16 +80,19 @@ class HsvHistogramEmbedder(Embedder):
         vec = np.concatenate([hsv_hist.reshape(-1), grey]).astype(np.float32)
         return np.sqrt(vec / max(float(vec.sum()), 1e-9))
 
-    def embed(self, image: np.ndarray, detections: Detections) -> np.ndarray:
-        out = np.zeros((len(detections), self.DIM), np.float32)
-        for i, win in enumerate(_crop_boxes(image, detections)):
-            if win is not None:
-                a, b, c, d = win
-                out[i] = self._one(image[b:d, a:c])
-        return np.where(np.any(out, axis=1, keepdims=True), l2_normalize(out), 0.0).astype(np.float32)
+    def crops(self, image: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The histograms themselves (cheap): (ok.sum(), DIM) float32, and the ok mask."""
+        wins = _crop_boxes(image, boxes)
+        ok = np.array([w is not None for w in wins], bool)
+        hists = [self._one(image[b:d, a:c]) for a, b, c, d in (w for w in wins if w is not None)]
+        return (np.stack(hists) if hists else np.zeros((0, self.DIM), np.float32)), ok
+
+    def embed_crops(self, prepared: np.ndarray) -> np.ndarray:
+        prepared = np.asarray(prepared, np.float32).reshape(-1, self.DIM)
+        return np.where(np.any(prepared, axis=1, keepdims=True), l2_normalize(prepared), 0.0).astype(np.float32)
 
 
-class ReidEmbedder(Embedder):
+class ReidEmbedder(ClothingEmbedder):
     """OSNet-style person re-identification model on onnxruntime: crop -> 512-d appearance vector.
 
     Trained on whole-person crops (MSMT17), so it is most reliable when given person boxes; torso boxes
@@ -101,24 +102,23 @@ class ReidEmbedder(Embedder):
 
     NAME = "reid"
     DIM = 512
-    WHOLE_PERSON = True  # the pipeline gives it person boxes rather than torso regions
+    WHOLE_BODY = True  # the pipeline gives it body boxes rather than torso regions
     # secureface_rpi_test_3.avi, 77 whole-person crops of 2 people: at 0.4, 68 % of same-person pairs are
     # within it and 97 % of different-person pairs beyond it (torso crops: 55 % / 97 %)
     SAME_PERSON_DISTANCE = 0.4
     DEFAULT_MODEL = "osnet-x0.25"
-    BATCH = 16
+    BATCH = 64  # rows per call for batch-dynamic models (bodies of several frames go in one call)
     MEAN = np.array([0.485, 0.456, 0.406], np.float32)
     STD = np.array([0.229, 0.224, 0.225], np.float32)
 
-    def __init__(self, config: Config, model: str | None = None):
-        super().__init__(config)
+    def __init__(self, options: ClothingEmbedderOptions):
+        super().__init__(options)
         import cv2
 
         self._cv2 = cv2
-        name = model or getattr(config, "clothing_embedder_model", "") or self.DEFAULT_MODEL
-        resolved = resolve(name, config.models_dir or None)
+        resolved = resolve_model(options.model or self.DEFAULT_MODEL, options.models_dir)
         self.models.append(resolved)
-        self.session = load_session(resolved, "re-ID model (an OSNet-style ONNX export, input [N, 3, H, W])")
+        self.session = session(resolved, "re-ID model (an OSNet-style ONNX export, input [N, 3, H, W])", options)
         inp = self.session.get_inputs()[0]
         self.input_name = inp.name
         h, w = inp.shape[2:4]
@@ -129,19 +129,21 @@ class ReidEmbedder(Embedder):
         if isinstance(dim, int) and dim != self.DIM:
             self.DIM = dim  # instance attribute: other OSNet widths give other sizes
 
-    def _blob(self, crops: list[np.ndarray]) -> np.ndarray:
+    def crops(self, image: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Crops stretched to the model's input size: (ok.sum(), H, W, 3) uint8 BGR, and the ok mask."""
         h, w = self.input_hw
-        rgb = [self._cv2.resize(c, (w, h), interpolation=self._cv2.INTER_LINEAR)[:, :, ::-1] for c in crops]
-        x = (np.stack(rgb).astype(np.float32) / 255.0 - self.MEAN) / self.STD
-        return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+        wins = _crop_boxes(image, boxes)
+        ok = np.array([win is not None for win in wins], bool)
+        out = np.zeros((int(ok.sum()), h, w, 3), np.uint8)
+        for k, (a, b, c, d) in enumerate(win for win in wins if win is not None):
+            out[k] = self._cv2.resize(image[b:d, a:c], (w, h), interpolation=self._cv2.INTER_LINEAR)
+        return out, ok
 
-    def embed(self, image: np.ndarray, detections: Detections) -> np.ndarray:
-        out = np.zeros((len(detections), self.DIM), np.float32)
-        wins = _crop_boxes(image, detections)
-        idx = [i for i, win in enumerate(wins) if win is not None]
-        for start in range(0, len(idx), self.batch):
-            part = idx[start:start + self.batch]
-            crops = [image[wins[i][1]:wins[i][3], wins[i][0]:wins[i][2]] for i in part]
-            feats = self.session.run(None, {self.input_name: self._blob(crops)})[0]
-            out[part] = l2_normalize(feats.reshape(len(part), -1))
+    def embed_crops(self, prepared: np.ndarray) -> np.ndarray:
+        out = np.zeros((len(prepared), self.DIM), np.float32)
+        for start in range(0, len(prepared), self.batch):
+            part = prepared[start:start + self.batch]
+            x = (part[..., ::-1].astype(np.float32) / 255.0 - self.MEAN) / self.STD
+            feats = self.session.run(None, {self.input_name: np.ascontiguousarray(x.transpose(0, 3, 1, 2))})[0]
+            out[start:start + len(part)] = l2_normalize(feats.reshape(len(part), -1))
         return out

@@ -26,24 +26,25 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ModelError
-from ..models import resolve
-from ..types import Detections, l2_normalize
-from .base import Embedder
+from ..registry import resolve_model
+from ..types import Detections
+from .base import FaceEmbedder
 
 
-class DlibResnetEmbedder(Embedder):
+class DlibResnetEmbedder(FaceEmbedder):
     NAME = "dlib"
     DIM = 128
     SAME_PERSON_DISTANCE = 0.06  # calibrated above: best mean-of-sets F1
     DEFAULT_MODEL = "dlib-resnet"
+    CHIP_SIZE = 150
 
-    def __init__(self, config):
-        super().__init__(config)
+    def __init__(self, options):
+        super().__init__(options)
         import dlib
 
         self.dlib = dlib
-        model = resolve(config.face_embedder_model or self.DEFAULT_MODEL, config.models_dir)
-        landmarks = resolve("dlib-5-landmarks", config.models_dir)
+        model = resolve_model(options.model or self.DEFAULT_MODEL, options.models_dir)
+        landmarks = resolve_model("dlib-5-landmarks", options.models_dir)
         self.models = [model, landmarks]
         try:
             self.facerec = dlib.face_recognition_model_v1(str(model.path))
@@ -51,13 +52,17 @@ class DlibResnetEmbedder(Embedder):
         except RuntimeError as exc:
             raise ModelError(f"cannot load dlib model {model.path}: {exc}") from None
 
-    def embed(self, image: np.ndarray, detections: Detections) -> np.ndarray:
+    def chips(self, image: np.ndarray, detections: Detections) -> np.ndarray:
+        """dlib's own 150x150 chips (its 5-point predictor on each box, padding 0.25), BGR."""
         if len(detections) == 0:
-            return np.zeros((0, self.DIM), np.float32)
+            return np.zeros((0, self.CHIP_SIZE, self.CHIP_SIZE, 3), np.uint8)
         rgb = np.ascontiguousarray(image[..., ::-1])
         shapes = self.dlib.full_object_detections()
         for x1, y1, x2, y2 in detections.boxes.round().astype(int):
             shapes.append(self.predictor(rgb, self.dlib.rectangle(int(x1), int(y1), int(x2) - 1, int(y2) - 1)))
-        chips = self.dlib.get_face_chips(rgb, shapes, size=150, padding=0.25)
-        vectors = self.facerec.compute_face_descriptor(list(chips))
-        return l2_normalize(np.array([np.array(v) for v in vectors], np.float32))
+        chips = self.dlib.get_face_chips(rgb, shapes, size=self.CHIP_SIZE, padding=0.25)
+        return np.stack([np.asarray(c)[..., ::-1] for c in chips])
+
+    def _vectors(self, chips: np.ndarray) -> np.ndarray:
+        rgb = [np.ascontiguousarray(c[..., ::-1]) for c in chips]
+        return np.array([np.array(v) for v in self.facerec.compute_face_descriptor(rgb)], np.float32)

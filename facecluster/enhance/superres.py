@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import Config
 from ..errors import ConfigError, ModelError
-from ..models import REGISTRY, resolve
+from ..models import REGISTRY
+from ..registry import UpscalerOptions, resolve_model
 from ..types import Detections
 
 log = logging.getLogger("facecluster")
@@ -71,12 +71,14 @@ class UpscaledFace:
 class Upscaler:
     """cv2.dnn_superres model chosen by registry name, file name or path (see parse_model_name)."""
 
-    def __init__(self, model_name_or_path: str, config: Config):
-        self.config = config
-        default_scale = int(getattr(config, "upscale_scale", 2))
-        name, self.algorithm, self.scale = parse_model_name(model_name_or_path, default_scale)
-        self.min_side = float(getattr(config, "upscale_min_face", 40))
-        resolved = resolve(name, config.models_dir or None)
+    def __init__(self, options: UpscalerOptions):
+        self.options = options
+        if not options.model:
+            raise ConfigError("no super-resolution model given; set upscale to e.g. fsrcnn-x2 (see "
+                              "`facecluster models list`)")
+        name, self.algorithm, self.scale = parse_model_name(options.model, int(options.scale))
+        self.min_side = float(options.min_face)
+        resolved = resolve_model(name, options.models_dir)
         self.models = [resolved]
         import cv2
 

@@ -166,7 +166,8 @@ class Extractor:
                     done[seq] = result
                     cond.notify_all()
 
-        threads = [threading.Thread(target=decode, name="facecluster-decode", daemon=True)]
+        threads = [threading.Thread(target=decode, name="facecluster-decode", daemon=True),
+                   threading.Thread(target=_import_grouping, name="facecluster-imports", daemon=True)]
         threads += [threading.Thread(target=work, args=(s,), name=f"facecluster-frames-{i}", daemon=True)
                     for i, s in enumerate(self.stages)]
         for t in threads:
@@ -348,6 +349,14 @@ class Extractor:
         unit_id = join_tracks(track_id, table.frame_index, table.is_face, links) if len(table) else track_id
         table = table.replace(track_id=track_id, unit_id=unit_id)
         return Extracted(table, spaces, frames, reader.totals(), dict(self.timings), self.resumed_frames)
+
+
+def _import_grouping() -> None:
+    """Grouping needs hdbscan, whose import (scikit-learn) takes ~2 s: done while the video is decoded."""
+    try:
+        import hdbscan  # noqa: F401
+    except ImportError:  # the grouping step reports it
+        pass
 
 
 def _put(q: queue.Queue, item, stop: threading.Event) -> None:

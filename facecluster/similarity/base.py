@@ -1,5 +1,5 @@
-"""Comparator interface and the METHODS registry (built at import from what is installed; nothing heavy is
-imported until a comparator is created).
+"""Comparator interface; the methods themselves are registered in facecluster.registry (kind "comparator");
+METHODS lists those whose packages are installed (nothing heavy is imported until a comparator is created).
 
 A comparator turns one image into an *encoding* (`encode`) and two encodings into a `Score`, a float in
 [0, 1] (1 = same) that may carry a `reason` ("no keypoints in image A"). A method that cannot encode an
@@ -9,14 +9,12 @@ Comparators whose encodings stack into one array also give a vectorised `compare
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
 import numpy as np
 
-from ..errors import DependencyError, unknown_name
+from .. import registry as _registry
 
 
 class Score(float):
@@ -127,41 +125,12 @@ def unit(v) -> np.ndarray:
     return v / max(float(np.linalg.norm(v)), 1e-12)
 
 
-_H = ("facecluster.similarity.hashing", ("PIL", "imagehash"))
-_CV = ("cv2",)
-# name -> (module, class, required packages, constructor arguments)
-_ALL: dict[str, tuple[str, str, tuple[str, ...], dict]] = {
-    "ahash8": (_H[0], "HashComparator", _H[1], {"kind": "ahash", "size": 8}),
-    "ahash16": (_H[0], "HashComparator", _H[1], {"kind": "ahash", "size": 16}),
-    "phash": (_H[0], "HashComparator", _H[1], {"kind": "phash", "size": 8}),
-    "dhash": (_H[0], "HashComparator", _H[1], {"kind": "dhash", "size": 8}),
-    "whash": (_H[0], "HashComparator", _H[1], {"kind": "whash", "size": 8}),
-    **{f"hist-{m}": ("facecluster.similarity.histogram", "HistogramComparator", _CV, {"metric": m})
-       for m in ("correl", "chisqr", "intersect", "bhattacharyya")},
-    **{f"{d}-{m}": ("facecluster.similarity.features", "FeatureComparator", _CV, {"detector": d, "matcher": m})
-       for d in ("orb", "sift") for m in ("bf", "flann")},
-    "mse": ("facecluster.similarity.pixel", "MseComparator", _CV, {}),
-    "ssim": ("facecluster.similarity.pixel", "SsimComparator", _CV, {}),
-    "shape": ("facecluster.similarity.shape", "ShapeComparator", _CV, {}),
-    "cnn": ("facecluster.similarity.learned", "CnnComparator", ("onnxruntime", "cv2"), {}),
-    "face": ("facecluster.similarity.learned", "FaceComparator", ("cv2",), {}),
-    "autoencoder": ("facecluster.similarity.autoencoder", "AutoencoderComparator", ("torch", "cv2"), {}),
-}
-_PIP = {"PIL": "pillow", "cv2": "opencv-contrib-python-headless", "torch": "torch"}
-
-METHODS: dict[str, tuple] = {name: entry for name, entry in _ALL.items()
-                             if all(importlib.util.find_spec(p) is not None for p in entry[2])}
+# The comparators are the "comparator" kind of the one backend registry (facecluster.registry): names,
+# modules, packages and pip names live there. _ALL / METHODS keep their old shapes for existing callers.
+_ALL: dict[str, Any] = dict(_registry.REGISTRY["comparator"])
+METHODS: dict[str, Any] = {name: entry for name, entry in _ALL.items() if not _registry.missing_packages(entry)}
 
 
 def create(name: str, **options) -> Comparator:
     """A comparator by method name; options: models_dir, ae_model, face_detector, face_embedder, ..."""
-    if name not in _ALL:
-        raise unknown_name("similarity method", name, METHODS)
-    module, cls, needs, fixed = _ALL[name]
-    if name not in METHODS:
-        absent = [p for p in needs if importlib.util.find_spec(p) is None]
-        raise DependencyError(f"similarity method {name!r} needs {', '.join(absent)}; install it with "
-                              f"`pip install {' '.join(_PIP.get(p, p) for p in absent)}`")
-    comparator = getattr(importlib.import_module(module), cls)(**fixed, **options)
-    comparator.NAME = name
-    return comparator
+    return _registry.create("comparator", name, options)

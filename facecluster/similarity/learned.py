@@ -86,15 +86,17 @@ class FaceComparator(VectorComparator):
 
     def _load(self):
         if self._detector is None or self._embedder is None:
-            from ..backends import create_detector, create_embedder
+            from .. import registry
             from ..config import Config
             from ..errors import DependencyError
 
             config = Config(face_detector=self.names[0], face_embedder=self.names[1],
                             models_dir=self.options.get("models_dir") or "")
             try:
-                self._detector = self._detector or create_detector(self.names[0], config)
-                self._embedder = self._embedder or create_embedder(self.names[1], config)
+                self._detector = self._detector or registry.create(
+                    "face-detector", self.names[0], registry.options_for("face-detector", config))
+                self._embedder = self._embedder or registry.create(
+                    "face-embedder", self.names[1], registry.options_for("face-embedder", config))
             except ImportError as exc:  # backend registered but its module is not part of this install
                 raise DependencyError(f"face backend {self.names} is not available here ({exc})") from None
         return self._detector, self._embedder

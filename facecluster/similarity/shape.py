@@ -43,14 +43,14 @@ class ShapeComparator(Comparator):
         if self._detectors is None:
             self._detectors = []
             if self.seed == "auto":
-                from ..backends import create_detector, create_body_detector
+                from .. import registry
                 from ..config import Config
                 from ..errors import FaceclusterError
 
                 config = Config(models_dir=self.options.get("models_dir") or "")
-                for name, create in (("yolo", create_body_detector), ("yunet", create_detector)):
+                for name, kind in (("yolo", "body-detector"), ("yunet", "face-detector")):
                     try:
-                        self._detectors.append((name, create(name, config)))
+                        self._detectors.append((name, registry.create(kind, name, registry.options_for(kind, config))))
                     except (FaceclusterError, ImportError, AttributeError) as exc:
                         log.debug("shape: no %s seed detector: %s", name, exc)
         return self._detectors
