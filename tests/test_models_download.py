@@ -5,6 +5,7 @@ Every failure case also checks that nothing was installed and no partial file wa
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import http.server
 import json
@@ -19,11 +20,11 @@ from facecluster import download, models, profiles
 from facecluster.cli import main
 from facecluster.errors import ModelError
 
-from .conftest import MODELS
+from .conftest import MEDIA, MODELS
 
 YUNET = MODELS / "face_detection_yunet_2023mar.onnx"
 # shipped-profile models whose publishers give no sha256 yet (README: `models download --allow-unpinned`)
-KNOWN_UNPINNED = {"yolox-nano"}
+KNOWN_UNPINNED: set[str] = set()  # every model of every shipped profile has a pinned sha256
 
 
 class Server:
@@ -185,12 +186,23 @@ def test_size_cap(server, env, monkeypatch, route):
     assert installed(env) == []
 
 
-def test_unpinned_file_needs_explicit_permission(server, env):
+def test_unpinned_file_needs_explicit_permission(server, env, monkeypatch):
+    unpinned = dataclasses.replace(models.REGISTRY["yunet"], name="yunet-unpinned", sha256=None, sha256_source="")
+    monkeypatch.setitem(models.REGISTRY, unpinned.name, unpinned)
     with pytest.raises(ModelError, match="--allow-unpinned"):
-        models.download("yolox-nano", env, mirror=server.url, mirror_only=True)
+        models.download(unpinned.name, env, mirror=server.url, mirror_only=True)
     assert server.requests == [] and installed(env) == []
-    path = models.download("yolox-nano", env, mirror=server.url, mirror_only=True, allow_unpinned=True)
-    assert models.sha256_of(path) == models.sha256_of(MODELS / "yolox_nano.onnx")
+    path = models.download(unpinned.name, env, mirror=server.url, mirror_only=True, allow_unpinned=True)
+    assert models.sha256_of(path) == models.sha256_of(YUNET)
+
+
+def test_a_file_that_is_not_the_release_asset_is_refused(server, env):
+    """yolox-nano's pinned sha256 is the release asset's; the re-export in ../shared is accepted when found
+    locally but never installed by a download."""
+    with pytest.raises(ModelError, match="does not match the pinned"):
+        models.download("yolox-nano", env, mirror=server.url, mirror_only=True)
+    assert installed(env) == []
+    assert models.resolve("yolox-nano", str(MODELS)).path == MODELS / "yolox_nano.onnx"
 
 
 def test_existing_files_are_kept(server, env):
@@ -233,13 +245,11 @@ def test_cli_model_without_download_fails_before_any_progress_bar(server, env):
     assert server.requests == [] and installed(env) == []
 
 
-def test_cli_profile_download_then_verify(server, env):
+def test_cli_profile_download_then_verify_then_run(server, env, tmp_path, monkeypatch):
+    """The README's user flow with a local mirror standing in for the official hosts: download the fast
+    profile (every file checked against its pinned sha256), then run it on a video."""
     runner = CliRunner()
-    refused = runner.invoke(main, ["models", "download", "--profile", "fast", "--mirror", server.url, "--mirror-only"])
-    assert refused.exit_code == 4 and "yolox-nano" in refused.output and "--allow-unpinned" in refused.output
-    assert server.requests == [] and installed(env) == []
-    result = runner.invoke(main, ["models", "download", "--profile", "fast", "--mirror", server.url, "--mirror-only",
-                                  "--allow-unpinned"])
+    result = runner.invoke(main, ["models", "download", "--profile", "fast", "--mirror", server.url, "--mirror-only"])
     assert result.exit_code == 0, result.output
     needed = profiles.required_models("fast")
     assert installed(env) == sorted(models.REGISTRY[n].file for n in needed)
@@ -249,9 +259,17 @@ def test_cli_profile_download_then_verify(server, env):
         line = next(li for li in lines if li.startswith(f"{name}: "))
         assert ("sha256 verified" in line) == bool(spec.sha256), line
     verify = runner.invoke(main, ["models", "verify", *needed])
-    assert verify.exit_code == 0 and verify.output.count(" ok ") == len(needed) - len(KNOWN_UNPINNED & set(needed))
-    again = runner.invoke(main, ["models", "download", "--profile", "fast", "--mirror", server.url, "--allow-unpinned"])
+    assert verify.exit_code == 0 and verify.output.count(" ok ") == len(needed)
+    again = runner.invoke(main, ["models", "download", "--profile", "fast", "--mirror", server.url])
     assert again.exit_code == 0 and again.output.count("already there") == len(needed)
+    # the run that follows finds the models in the user cache only (no FACECLUSTER_MODELS)
+    monkeypatch.delenv("FACECLUSTER_MODELS", raising=False)
+    video = MEDIA / "videos" / "secureface_rpi_test_4.avi"
+    ran = runner.invoke(main, ["-q", "run", str(video), "-o", str(tmp_path / "out"), "--profile", "fast"])
+    assert ran.exit_code == 0, ran.output
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert {m["name"] for m in manifest["models"]} == set(needed)
+    assert all(str(env) in m["path"] for m in manifest["models"]) and manifest["counts"]["people"] >= 1
 
 
 def test_cli_list_table_and_json(env):
@@ -262,7 +280,7 @@ def test_cli_list_table_and_json(env):
     assert lines[0].split()[:4] == ["NAME", "TASK", "SIZE", "LICENCE"] and "SHA256" in lines[0]
     listed = [li.split()[0] for li in lines[1:] if li and not li.startswith("Models are")]
     assert listed == profiles.required_models("fast")
-    assert "models download yolox-nano --allow-unpinned" in table.output  # nothing installed: how to get it
+    assert "models download yunet" in table.output  # nothing installed: how to get it
     doc = json.loads(runner.invoke(main, ["models", "list", "--json"]).output)
     by_name = {m["name"]: m for m in doc["models"]}
     assert set(by_name) == set(models.REGISTRY)
