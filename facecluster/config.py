@@ -93,6 +93,9 @@ class Config:
     calibrate_cut: bool = _opt(False, "Move the same-person distance within 0.85-1.15x the embedder's prior from "
                                       "this video's own faces that share a frame (an experiment: see BENCHMARKS.md).",
                                scope="group")
+    reliable_face: float = _opt(0.0, "Faces smaller than this (px, shorter box side) embed too poorly to shape the "
+                                     "people: their tracks join the nearest person afterwards or stay unassigned "
+                                     "(0 = every face counts alike).", range=(0.0, 10000.0), scope="group")
     min_person_detections: int = _opt(2, "A track not joined to any person needs this many detections to count "
                                          "as a person of its own; shorter ones are noise (-1).", range=(1, 100000),
                                       scope="group")

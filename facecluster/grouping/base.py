@@ -23,6 +23,7 @@ from ..errors import unknown_name
 from .evidence import Fusion
 from .faceless import attach_faceless
 from .units import Units, merge_units
+from .weak import attach_weak, weak_units
 
 log = logging.getLogger(__name__)
 # runs with more units than this take the scalable backend: the dense one holds several U x U matrices
@@ -38,6 +39,7 @@ class GroupingOptions:
     min_person_detections: int = 2  # a person of one unit needs this many sampled frames, else noise
     clothing_window_s: float = 0.0  # dense backend: trust clothing only between units this close in time
     backend: str = "auto"  # "auto", "dense" or "scalable"
+    reliable_face: float = 0.0  # px: units whose faces are all smaller join people afterwards (grouping.weak)
 
 
 @dataclass
@@ -144,16 +146,18 @@ def group(units: Units, options: GroupingOptions, constraints: Constraints | Non
     cannot = _sets(pairs, pooled.n)
     backend = choose_backend(options.backend, pooled.n)
     labels = np.full(pooled.n, -1, np.int64)
-    face_units = np.flatnonzero(pooled.has_face)
+    weak = weak_units(pooled, options.reliable_face)
+    face_units = np.flatnonzero(pooled.has_face & ~weak)
     if len(face_units):
         labels[face_units] = backend.cluster(pooled, face_units, cannot, options)
+    weak_joined = attach_weak(pooled, labels, weak, cannot, options)
     attached = attach_faceless(pooled, labels, cannot, options)
     kept = np.unique(index[[u for u in constraints.keep if 0 <= u < units.n]]).astype(np.int64)
     for u in kept[labels[kept] < 0].tolist():
         labels[u] = labels.max(initial=-1) + 1
     people = _number(labels, pooled.first_s)
     stats = {"units": units.n, "pooled_units": pooled.n, "face_units": int(len(face_units)),
-             "faceless_attached": attached, "people": int(people.max(initial=-1) + 1),
+             "faceless_attached": attached, "weak_units": int(weak.sum()), "weak_joined": weak_joined, "people": int(people.max(initial=-1) + 1),
              "user_must": len(constraints.must), "user_cannot": int(len(user)), "backend": backend.NAME}
     log.debug("grouping: %s", stats)
     return Grouping(people[index], backend.NAME, options.fusion, stats)

@@ -8,8 +8,10 @@ evidence that two ambiguous faces (turned, blurred, made-up, years apart in a ph
 but different people often dress alike (anchors in dark suits, uniforms, an audience), and one person's
 clothes look different from behind or half-cut by the frame edge. So:
 - no clothing on either side, or a face distance at or above the veto: the face decides alone;
-- otherwise the fused distance is min(face, (1 - w) * face + w * clothing): similar clothes move two
-  ambiguous faces closer, dissimilar clothes change nothing.
+- otherwise the fused distance is face - w * taper(face) * max(0, face - clothing): similar clothes move
+  two ambiguous faces closer, dissimilar clothes change nothing; the pull fades linearly from full at the
+  cut (relative face distance 1) to nothing at the veto, so a pair just under the veto needs near
+  identical clothes and a clear face difference can never be bridged.
 Being pull-only also keeps the large-video path exact: fused <= face everywhere, so pairs the face alone
 puts far apart stay far apart.
 """
@@ -40,9 +42,10 @@ class Fusion:
         if clothing_z is None or not self.weight:
             return face_z
         clothing_z = np.asarray(clothing_z, np.float64)
-        mixed = (1.0 - self.weight) * face_z + self.weight * clothing_z
-        listen = np.isfinite(clothing_z) & (face_z < self.veto)
-        return np.where(listen, np.minimum(face_z, np.where(listen, mixed, face_z)), face_z)
+        span = max(self.veto - 1.0, 1e-9)
+        taper = np.clip((self.veto - face_z) / span, 0.0, 1.0) if self.veto > 1.0 else (face_z < self.veto) * 1.0
+        pull = self.weight * taper * np.maximum(0.0, face_z - np.nan_to_num(clothing_z, nan=np.inf))
+        return np.where(np.isfinite(clothing_z), face_z - pull, face_z)
 
     def pair(self, face_cos: float | None, clothing_cos: float | None) -> dict:
         """Evidence for one pair of sightings (cosine *similarities*, None = missing): relative face,

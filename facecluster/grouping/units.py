@@ -26,6 +26,7 @@ class Units:
     first_s: np.ndarray  # (U,) first and last time seen
     last_s: np.ndarray
     cannot: np.ndarray  # (K, 2) unit pairs a < b that share a frame (two faces, or two bodies, at once)
+    face_side: np.ndarray | None = None  # (U,) largest face of the unit (shorter box side, px); 0 = none
 
     @property
     def has_face(self) -> np.ndarray:
@@ -88,8 +89,11 @@ def build_units(table: RunTable, faces: Space | None, clothing: Space | None) ->
     np.maximum.at(last, unit, table.time_s)
     cannot = np.unique(np.concatenate([cooccurring_pairs(unit, table.frame_index, table.is_face),
                                        cooccurring_pairs(unit, table.frame_index, table.is_body)]), axis=0)
+    side = np.zeros(n)
+    faces_rows = np.flatnonzero(table.is_face)
+    np.maximum.at(side, unit[faces_rows], np.minimum(table.x2 - table.x1, table.y2 - table.y1)[faces_rows])
     return Units(n, face_sum, face_count, clothing_sum, clothing_count, appearances, first, last,
-                 cannot.reshape(-1, 2))
+                 cannot.reshape(-1, 2), side)
 
 
 def merge_units(units: Units, group: np.ndarray) -> Units:
@@ -108,9 +112,13 @@ def merge_units(units: Units, group: np.ndarray) -> Units:
     np.maximum.at(last, group, units.last_s)
     pairs = group[units.cannot]
     pairs = np.sort(pairs[pairs[:, 0] != pairs[:, 1]], axis=1)
+    side = None
+    if units.face_side is not None:
+        side = np.zeros(g)
+        np.maximum.at(side, group, units.face_side)
     return Units(g, pool(units.face_sum), pool(units.face_count),
                  None if units.clothing_sum is None else pool(units.clothing_sum), pool(units.clothing_count),
-                 pool(units.appearances), first, last, np.unique(pairs, axis=0).reshape(-1, 2))
+                 pool(units.appearances), first, last, np.unique(pairs, axis=0).reshape(-1, 2), side)
 
 
 def subset(units: Units, index: np.ndarray) -> Units:
@@ -122,4 +130,5 @@ def subset(units: Units, index: np.ndarray) -> Units:
     pairs = pairs[(pairs >= 0).all(1)] if len(pairs) else pairs
     return Units(len(index), units.face_sum[index], units.face_count[index],
                  None if units.clothing_sum is None else units.clothing_sum[index], units.clothing_count[index],
-                 units.appearances[index], units.first_s[index], units.last_s[index], pairs.reshape(-1, 2))
+                 units.appearances[index], units.first_s[index], units.last_s[index], pairs.reshape(-1, 2),
+                 None if units.face_side is None else units.face_side[index])

@@ -56,8 +56,9 @@ def grouping_options(config: Config, extraction: Extraction) -> tuple[GroupingOp
     info = {"face_cut": round(face_cut, 4), "cut_source": source, **({"cut_evidence": evidence} if evidence else {}),
             "face_prior": face_prior, "clothing_cut": clothing_prior, "clothing_weight": fusion.weight,
             "clothing_veto": fusion.veto}
+    info["reliable_face"] = config.reliable_face
     return GroupingOptions(fusion, config.min_cluster_size, config.min_samples, config.min_person_detections,
-                           config.clothing_window_s), info
+                           config.clothing_window_s, reliable_face=config.reliable_face), info
 
 
 def unit_sizes(extraction: Extraction) -> np.ndarray:
