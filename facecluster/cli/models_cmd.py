@@ -190,4 +190,31 @@ def verify_cmd(names, models_dir):
         raise ModelError(f"{len(failed)} model(s) failed verification: {', '.join(failed)}")
 
 
+@models_group.command("export")
+@click.argument("model", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="The ONNX file to write (an existing file is never replaced).")
+@click.option("--preset", default="arcface", show_default=True,
+              help="Preprocessing: facenet (160, (x-127.5)/128), edgeface (112, (x-127.5)/127.5), arcface "
+                   "(112, (x-127.5)/128) or a spec 'size=112,mean=127.5,std=127.5,rgb'.")
+@click.option("--opset", type=click.IntRange(13, 23), default=17, show_default=True, help="ONNX opset.")
+@click.option("--atol", type=click.FloatRange(0, 1), default=1e-4, show_default=True,
+              help="Largest difference from torch accepted (scaled by the output's size when above 1).")
+def export_cmd(model, output, preset, opset, atol):
+    """Export a torch face embedder (.pt: TorchScript or a whole pickled nn.Module) to ONNX once, with a
+    dynamic batch, checked against torch with onnxruntime, so runs stay on onnxruntime. Needs the [torch]
+    extra and the onnx package."""
+    from ..export import export_onnx
+
+    report = export_onnx(model, output, preset, opset=opset, atol=atol)
+    click.echo(f"wrote {report.path} ({report.dim}-d, input {report.preprocess.size}x{report.preprocess.size}; "
+               f"max |onnx - torch| = {report.max_difference:.2g} <= {report.tolerance:.2g})")
+    backend = report.preprocess.onnx_backend
+    if backend:
+        click.echo(f"use it with: --face-embedder {backend} --face-embedder-model {report.path}")
+    else:
+        click.echo(f"no ONNX embedder of facecluster uses {report.preprocess.describe()}: run the .pt with "
+                   f"--face-embedder torch --face-embedder-preprocess '{preset}'")
+
+
 COMMANDS = [models_group]
