@@ -89,36 +89,61 @@ def _reset_peak() -> None:
         pass
 
 
+def make_units(emb, ident, sizes, pairs, seed: int = 0, faceless: float = 0.05, shared_outfits: float = 0.1):
+    """facecluster Units from the mixture, with clothing: each identity wears its own outfit (a 32-d unit
+    vector; `shared_outfits` of them wear another identity's, the suits-and-uniforms case), seen with
+    noise; `faceless` of the units are bodies without a face (clothing only)."""
+    from facecluster.grouping import Units
+
+    rng = np.random.default_rng(seed + 1)
+    n = len(emb)
+    n_ids = int(ident.max()) + 1
+    outfits = _unit(rng.normal(size=(n_ids, 32)))
+    copy = rng.random(n_ids) < shared_outfits
+    outfits[copy] = outfits[rng.integers(0, n_ids, copy.sum())]
+    clothing = _unit(outfits[ident] + 0.33 * rng.normal(size=(n, 32)) / np.sqrt(32))  # same outfit: ~0.1 apart
+    no_face = rng.random(n) < faceless
+    face_count = np.where(no_face, 0.0, 1.0)
+    first = rng.uniform(0, 3600, n)
+    return Units(n, emb.astype(np.float64) * face_count[:, None], face_count, clothing, np.ones(n),
+                 sizes.astype(np.float64), first, first + sizes, np.sort(pairs, axis=1), np.full(n, 100.0))
+
+
 def child(path: str, n: int, seed: int) -> dict:
-    from facecluster.cluster import cluster_tracks
-    from facecluster.cluster_scale import cluster_tracks_scalable
-    from facecluster.embed.arcface import ArcFaceEmbedder
+    from facecluster.embed.sface import SFaceEmbedder
+    from facecluster.embed.clothing import HsvHistogramEmbedder
     from facecluster.evaluate.metrics import bcubed
+    from facecluster.grouping import Fusion, GroupingOptions, group
     from sklearn.metrics import adjusted_rand_score
 
     emb, ident, sizes, pairs = make_mixture(n, seed)
-    threshold = ArcFaceEmbedder.SAME_PERSON_DISTANCE
+    units = make_units(emb, ident, sizes, pairs, seed)
+    fusion = Fusion(SFaceEmbedder.SAME_PERSON_DISTANCE, HsvHistogramEmbedder.SAME_PERSON_DISTANCE, 0.5, 1.25)
+    options = GroupingOptions(fusion, backend=path)
     for dtype in (np.float32, np.float64):  # OpenBLAS allocates its buffers at the first product
         np.ones((512, 512), dtype) @ np.ones((512, 512), dtype)
     _reset_peak()
     before = _rss_mb()
     t = time.perf_counter()
-    if path == "dense":
-        cannot = np.zeros((n, n), bool)
-        cannot[pairs[:, 0], pairs[:, 1]] = cannot[pairs[:, 1], pairs[:, 0]] = True
-        labels = cluster_tracks(emb, cannot, threshold, sizes)
-    else:
-        labels = cluster_tracks_scalable(emb, pairs, threshold, sizes)
+    grouping = group(units, options)
     wall = time.perf_counter() - t
+    labels = grouping.unit_person
     peak = _rss_mb("VmHWM")
     scored = np.where(labels >= 0, labels, -1 - np.arange(n))  # noise = singletons for ARI too
     la, lb = labels[pairs[:, 0]], labels[pairs[:, 1]]
     violated = int(((la == lb) & (la >= 0)).sum())
-    return {"path": path, "tracks": n, "seconds": round(wall, 2), "peak_rss_mb": round(peak),
+    faceless = units.face_count == 0
+    joined = labels[faceless] >= 0
+    right = np.array([(labels == labels[u]).any() and np.bincount(ident[(labels == labels[u]) & ~faceless],
+                      minlength=ident.max() + 1).argmax() == ident[u] if labels[u] >= 0 and
+                      ((labels == labels[u]) & ~faceless).any() else False for u in np.flatnonzero(faceless)])
+    return {"path": path, "units": n, "seconds": round(wall, 2), "peak_rss_mb": round(peak),
             "extra_mb": round(peak - before), "ari": round(adjusted_rand_score(ident, scored), 4),
             "bcubed_f": round(bcubed(ident.tolist(), labels.tolist())["f"], 4),
             "people_predicted": int(len(set(labels[labels >= 0].tolist()))),
-            "people_true": int(len(np.unique(ident))), "noise_tracks": int((labels < 0).sum()),
+            "people_true": int(len(np.unique(ident))), "noise_units": int((labels < 0).sum()),
+            "faceless": int(faceless.sum()), "faceless_joined": int(joined.sum()),
+            "faceless_joined_right": int(right.sum()),
             "cannot_link_pairs": int(len(pairs)), "cannot_link_violated": violated}
 
 
@@ -126,7 +151,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="1000,5000,10000,20000,100000")
     ap.add_argument("--dense-max", type=int, default=10000, help="largest size the dense path is run at "
-                    "(it needs ~4 x 8 T^2 bytes: 13 GB at 20k on a 23 GB machine shared with others)")
+                    "(it needs ~4 x 8 U^2 bytes: 13 GB at 20k on a 23 GB machine shared with others)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--timeout", type=int, default=1200, help="seconds per run")
     ap.add_argument("--out", default="bench_results/cluster_scale")
@@ -146,16 +171,16 @@ def main() -> None:
     for n in sizes:
         for path in ("dense", "scalable"):
             if path == "dense" and n > args.dense_max:
-                rows.append({"path": path, "tracks": n, "skipped": f"> --dense-max {args.dense_max} "
+                rows.append({"path": path, "units": n, "skipped": f"> --dense-max {args.dense_max} "
                              f"(~{4 * 8 * n * n / 2**30:.0f} GB of T x T matrices)"})
                 continue
             try:
                 proc = subprocess.run([sys.executable, __file__, "--child", path, str(n), str(args.seed)],
                                       capture_output=True, text=True, timeout=args.timeout, check=False)
                 row = (json.loads(proc.stdout.strip().splitlines()[-1]) if proc.returncode == 0 else
-                       {"path": path, "tracks": n, "skipped": f"failed: {proc.stderr.strip()[-300:]}"})
+                       {"path": path, "units": n, "skipped": f"failed: {proc.stderr.strip()[-300:]}"})
             except subprocess.TimeoutExpired:
-                row = {"path": path, "tracks": n, "skipped": f"over {args.timeout} s"}
+                row = {"path": path, "units": n, "skipped": f"over {args.timeout} s"}
             rows.append(row)
             print(json.dumps(row), flush=True)
     (out / "cluster_scale.json").write_text(json.dumps({"calibration": calibration, "rows": rows}, indent=2))
@@ -163,16 +188,16 @@ def main() -> None:
 
 
 def print_table(rows) -> None:
-    print("| tracks | path | time s | peak RSS MB | extra MB | ARI | BCubed F | people pred / true | noise tracks "
-          "| cannot-link violated |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| units | backend | time s | peak RSS MB | extra MB | ARI | BCubed F | people pred / true | noise units "
+          "| faceless joined (right) / all | cannot-link violated |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         if "skipped" in r:
-            print(f"| {r['tracks']} | {r['path']} | skipped: {r['skipped']} | | | | | | | |")
+            print(f"| {r['units']} | {r['path']} | skipped: {r['skipped']} | | | | | | | | |")
             continue
-        print(f"| {r['tracks']} | {r['path']} | {r['seconds']} | {r['peak_rss_mb']} | {r['extra_mb']} | {r['ari']} "
-              f"| {r['bcubed_f']} | {r['people_predicted']} / {r['people_true']} | {r['noise_tracks']} "
-              f"| {r['cannot_link_violated']} |")
+        print(f"| {r['units']:,} | {r['path']} | {r['seconds']} | {r['peak_rss_mb']} | {r['extra_mb']} | {r['ari']} "
+              f"| {r['bcubed_f']} | {r['people_predicted']} / {r['people_true']} | {r['noise_units']} "
+              f"| {r['faceless_joined']} ({r['faceless_joined_right']}) / {r['faceless']} | {r['cannot_link_violated']} |")
 
 
 if __name__ == "__main__":

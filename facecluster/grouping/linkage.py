@@ -100,8 +100,15 @@ def sums_average_linkage(sums: np.ndarray, counts: np.ndarray, cut: float, canno
             return np.zeros(0)
         nn = counts[others] * counts[k]
         plain = (nn - sums[others] @ sums[k]) / cut
-        fix = np.fromiter((corr[k].get(int(o), 0.0) for o in others), np.float64, len(others))
-        return (plain + fix) / nn
+        if corr[k]:
+            keys = np.fromiter(corr[k].keys(), np.int64, len(corr[k]))
+            values = np.fromiter(corr[k].values(), np.float64, len(corr[k]))
+            order = np.argsort(keys)
+            keys, values = keys[order], values[order]
+            pos = np.minimum(np.searchsorted(keys, others), len(keys) - 1)
+            hit = keys[pos] == others
+            plain[hit] += values[pos[hit]]
+        return plain / nn
 
     a, b, _ = close_pairs(means, cut * threshold)
     extra = [(i, j) for i in range(g) for j in corr[i] if i < j]

@@ -5,9 +5,9 @@
    group. A group's members all lie within the radius of one unit, far tighter than a person: a group
    too many only costs time (step 2 merges it exactly). Clothing cannot move units this close apart
    (fusion only pulls), so the pre-grouping is the same with or without it.
-2. Exact constrained average linkage over the groups on fused distances (grouping.linkage): face
-   distances from vector sums, clothing's pull as sparse corrections on the unit pairs it can change
-   (face distance between LEADER_RADIUS and the veto, both with clothing).
+2. Exact constrained average linkage over the groups (grouping.linkage): face distances from vector
+   sums, clothing's pull as sparse corrections between groups whose faces are between PULL_FROM and the
+   veto (computed from the groups' average face and clothing distances).
 3. A person of one unit seen in fewer than min_person_detections sampled frames is noise (-1).
 Unlike the dense backend there is no HDBSCAN density step (the O(U^2)-ish part); on separated identities
 both agree (tests/test_grouping.py, scripts/bench_cluster_scale.py). clothing_window_s is not applied here.
@@ -22,6 +22,10 @@ from .linkage import BLOCK_BYTES, close_pairs, sums_average_linkage
 from .units import Units
 
 LEADER_RADIUS = 0.6  # of the cut: smaller = more, tighter groups (safer, slower)
+# clothing's pull is kept only between groups at least this far apart by face (x the cut), where it can
+# decide a merge: closer ones merge on their faces anyway, and one person seen in thousands of units would
+# give millions of pairs
+PULL_FROM = 1.0
 
 
 def leader_groups(emb: np.ndarray, order: np.ndarray, radius: float, partners: list[set], group: np.ndarray,
@@ -41,9 +45,12 @@ def leader_groups(emb: np.ndarray, order: np.ndarray, radius: float, partners: l
         ok = (sims[np.arange(len(idx)), best] >= cut) if n0 else np.zeros(len(idx), bool)
         easy = ok & np.array([not partners[t] for t in idx.tolist()], bool)
         group[idx[easy]] = first_id + best[easy]
-        for k in np.flatnonzero(~easy):
-            t = idx[k]
+        for k in np.flatnonzero(~easy).tolist():
+            t = int(idx[k])
             forbidden = {int(group[p]) - first_id for p in partners[t] if group[p] >= 0}
+            if ok[k] and int(best[k]) not in forbidden:  # as for the easy ones: the best earlier leader
+                group[t] = first_id + int(best[k])
+                continue
             row = sims[k]
             if n_lead > n0:
                 row = np.concatenate([row, x[k] @ leaders[n0:n_lead].T])
@@ -58,31 +65,33 @@ def leader_groups(emb: np.ndarray, order: np.ndarray, radius: float, partners: l
     return first_id + n_lead
 
 
-def clothing_corrections(units: Units, face_units: np.ndarray, group: np.ndarray,
-                         options: GroupingOptions) -> dict[tuple[int, int], float]:
-    """Sparse (fused - face) relative distances summed per pair of leader groups, for the unit pairs that
-    clothing can pull closer: both with clothing, face distance in [LEADER_RADIUS, veto) of the cut."""
+def clothing_corrections(units: Units, face_units: np.ndarray, group: np.ndarray, sums: np.ndarray,
+                         counts: np.ndarray, options: GroupingOptions) -> dict[tuple[int, int], float]:
+    """Clothing's pull between leader groups, as sparse corrections for the exact linkage: for each pair
+    of groups whose average face distance is under the veto, (fused - face) of the groups' average face
+    and clothing distances, times their number of unit pairs. Working on groups (tight, by construction)
+    rather than unit pairs keeps this near-linear: one person seen in thousands of units is a few hundred
+    groups, not millions of unit pairs."""
     fusion = options.fusion
     if units.clothing_sum is None or not fusion.weight:
         return {}
-    sub = face_units[units.has_clothing[face_units]]
-    if len(sub) < 2:
+    g = len(sums)
+    dressed = units.has_clothing[face_units]
+    c_sum = np.zeros((g, units.clothing_sum.shape[1]))
+    np.add.at(c_sum, group[dressed], units.clothing_mean(face_units[dressed]))
+    c_n = np.bincount(group[dressed], minlength=g).astype(np.float64)
+    means = sums / np.maximum(counts, 1)[:, None]
+    a, b, d = close_pairs(means, fusion.veto * fusion.face_cut)
+    ok = (c_n[a] > 0) & (c_n[b] > 0) & (d >= PULL_FROM * fusion.face_cut)
+    a, b, d = a[ok], b[ok], d[ok]
+    if not len(a):
         return {}
-    a, b, d = close_pairs(units.face_mean(sub), fusion.veto * fusion.face_cut)
+    cm = c_sum / np.maximum(c_n, 1)[:, None]
+    zc = fusion.clothing(1.0 - np.einsum("ij,ij->i", cm[a], cm[b]))
     zf = fusion.face(d)
-    keep = zf >= LEADER_RADIUS
-    a, b, zf = sub[a[keep]], sub[b[keep]], zf[keep]
-    cm_a, cm_b = units.clothing_mean(a), units.clothing_mean(b)
-    zc = fusion.clothing(1.0 - np.einsum("ij,ij->i", cm_a, cm_b))
-    change = fusion.fuse(zf, zc) - zf
-    local = np.full(units.n, -1, np.int64)
-    local[face_units] = np.arange(len(face_units))
-    ga, gb = group[local[a]], group[local[b]]
-    use = (change < 0) & (ga != gb)
-    out: dict[tuple[int, int], float] = {}
-    for x, y, v in zip(np.minimum(ga, gb)[use].tolist(), np.maximum(ga, gb)[use].tolist(), change[use].tolist()):
-        out[(x, y)] = out.get((x, y), 0.0) + v
-    return out
+    change = (fusion.fuse(zf, zc) - zf) * counts[a] * counts[b]
+    use = change < 0
+    return dict(zip(zip(a[use].tolist(), b[use].tolist()), change[use].tolist()))
 
 
 class ScalableBackend(ClusteringBackend):
@@ -106,7 +115,7 @@ class ScalableBackend(ClusteringBackend):
         for i, ps in enumerate(partners):
             for p in ps:
                 group_cl[group[i]].add(int(group[p]))
-        delta = clothing_corrections(units, face_units, group, options)
+        delta = clothing_corrections(units, face_units, group, sums, counts, options)
         merged = sums_average_linkage(sums, counts, fusion.face_cut, group_cl, 1.0, delta)[group]
         first = {}
         for t, m in enumerate(merged.tolist()):
