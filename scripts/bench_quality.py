@@ -12,7 +12,7 @@
    per-video cut (grouping.calibrate), and the baselines on the same detections and embeddings (Immich's
    DBSCAN; face_recognition's DBSCAN and Chinese whispers on the builtin runs' dlib descriptors).
 3. People counted on the real clips with known counts, with options chosen on all sets.
-Prints markdown tables (every episode, detection recall beside BCubed F) and writes OUT/quality.json.
+Prints markdown tables (every episode, detection recall beside BCubed F) and writes OUT/quality-CONFIGS.json.
 """
 
 from __future__ import annotations
@@ -230,7 +230,8 @@ def main() -> None:
         results["configs"][cname] = {"folds": folds, "episodes": rows, "all_sets": {"prior": all_prior,
                                                                                    "chosen": all_options},
                                      "real": real}
-    (out / "quality.json").write_text(json.dumps(results, indent=2) + "\n")
+    tag = "+".join(Path(c).stem for c in configs)
+    (out / f"quality-{tag}.json").write_text(json.dumps(results, indent=2) + "\n")
     print(tables(results))
 
 
@@ -263,6 +264,7 @@ def tables(results: dict) -> str:
                   "|---|---|---|"]
         lines += [f"| {s} | {f['prior']:.3f} | {f['chosen']} (train F {f['train_bcubed_f']:.3f}) |"
                   for s, f in r["folds"].items()]
+        lines += [f"| (all sets: the shipped defaults) | {r['all_sets']['prior']:.3f} | {r['all_sets']['chosen']} |"]
         if r["real"]:
             lines += ["", "| real clip | true | found |", "|---|---|---|"]
             lines += [f"| {x['clip']} | {x['true']} | {x['found']} |" for x in r["real"]]

@@ -36,7 +36,7 @@ def test_names_and_options_come_from_one_table():
     assert registry.names("face-embedder") == ["arcface", "sface", "edgeface", "dlib", "torch"]
     assert "ssim" in registry.names("comparator") and "cnn" in registry.names("comparator")
     config = Config(face_detector="yunet", detect_threshold=0.7, detect_max_side=960, face_embedder="sface",
-                    face_embedder_model="x.onnx", embed_flip=False, body_detector="yolo", body_threshold=0.3,
+                    face_embedder_model="x.onnx", embed_flip="off", body_detector="yolo", body_threshold=0.3,
                     device="cpu", models_dir="/m")
     det = registry.options_for("face-detector", config)
     assert det == FaceDetectorOptions(threshold=0.7, max_side=960, models_dir="/m", device="cpu")

@@ -42,8 +42,12 @@ class Fusion:
         if clothing_z is None or not self.weight:
             return face_z
         clothing_z = np.asarray(clothing_z, np.float64)
-        span = max(self.veto - 1.0, 1e-9)
-        taper = np.clip((self.veto - face_z) / span, 0.0, 1.0) if self.veto > 1.0 else (face_z < self.veto) * 1.0
+        if np.isinf(self.veto):  # no veto (suggestions): clothing pulls at full strength everywhere
+            taper = 1.0
+        elif self.veto > 1.0:
+            taper = np.clip((self.veto - face_z) / (self.veto - 1.0), 0.0, 1.0)
+        else:
+            taper = (face_z < self.veto) * 1.0
         pull = self.weight * taper * np.maximum(0.0, face_z - np.nan_to_num(clothing_z, nan=np.inf))
         return np.where(np.isfinite(clothing_z), face_z - pull, face_z)
 
