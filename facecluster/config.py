@@ -69,7 +69,7 @@ class Config:
     clothing_embedder_model: str = _opt("", "Clothing embedder model name or path (empty = the backend's default).")
     clothing_weight: float = _opt(0.5, "Weight of clothing vs face evidence when grouping faces (0 = faces only).",
                                   range=(0.0, 1.0), scope="group")
-    clothing_veto: float = _opt(1.0, "Clothing is ignored for two faces whose distance is at least this many times "
+    clothing_veto: float = _opt(1.5, "Clothing is ignored for two faces whose distance is at least this many times "
                                      "the same-person distance (clothes may pull ambiguous faces together, never "
                                      "clearly different ones).", range=(0.0, 10.0), scope="group")
     clothing_window_s: float = _opt(0.0, "Only trust clothing between appearances this close in time "

@@ -28,7 +28,8 @@ ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("FACECLUSTER_MODELS", str(ROOT.parent / "shared" / "models"))
 PROFILES = {"builtin": ("builtin", {}),
             "fast-faces": ("fast", {"body_detector": "", "clothing_embedder": ""}),
-            "fast": ("fast", {})}
+            "fast": ("fast", {}),
+            "fast-bodies": ("fast-bodies", {})}
 
 
 def child(video: str, name: str, outdir: str) -> None:
@@ -145,7 +146,7 @@ def main() -> None:
     ap.add_argument("--video", help="clip to use (default: synthesize a 2-minute 720p episode)")
     ap.add_argument("--seconds", type=float, default=120.0)
     ap.add_argument("--hour", action="store_true", help="the 1-hour episode (40 x a 90 s episode)")
-    ap.add_argument("--profiles", default="builtin,fast-faces,fast")
+    ap.add_argument("--profiles", default="builtin,fast-faces,fast,fast-bodies")
     ap.add_argument("--out", default="bench_results/pipeline")
     ap.add_argument("--child", nargs=3, metavar=("VIDEO", "NAME", "OUTDIR"), help=argparse.SUPPRESS)
     args = ap.parse_args()

@@ -54,13 +54,13 @@ log = functools.partial(print, file=sys.stderr, flush=True)
 
 
 def config_file(name: str) -> Path:
-    for folder in (ROOT / "facecluster" / "profiles", ROOT / "configs"):
+    for folder in (ROOT / "facecluster" / "profiles", ROOT / "tests" / "configs"):
         if (folder / f"{name}.toml").is_file():
             return folder / f"{name}.toml"
     path = Path(name)
     if path.is_file():
         return path
-    raise SystemExit(f"no config {name!r} (facecluster/profiles/NAME.toml, configs/NAME.toml or a path)")
+    raise SystemExit(f"no config {name!r} (facecluster/profiles/NAME.toml, tests/configs/NAME.toml or a path)")
 
 
 def extraction(outdir: Path):

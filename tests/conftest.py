@@ -48,7 +48,7 @@ REVIEW_CONFIG = {"fps": 2.0}
 
 @pytest.fixture(scope="session")
 def review_episode(tmp_path_factory) -> dict:
-    """{"outdir", "video", "truth"} of a small synthetic episode run with configs/fast.toml, made once per
+    """{"outdir", "video", "truth"} of a small synthetic episode run with tests/configs/fast.toml, made once per
     session: copy "outdir" before changing it."""
     from facecluster.config import build_config
 
@@ -62,7 +62,7 @@ def review_episode(tmp_path_factory) -> dict:
     base = tmp_path_factory.mktemp("review-episode")
     video, truth = base / "episode.mp4", base / "truth.json"
     synthesize_episode(REVIEW_FACES, video, truth, face_model="yunet", **REVIEW_EPISODE)
-    run(video, build_config(ROOT / "configs" / "fast.toml", REVIEW_CONFIG), output_dir=base / "out")
+    run(video, build_config(ROOT / "tests" / "configs" / "fast.toml", REVIEW_CONFIG), output_dir=base / "out")
     return {"outdir": base / "out", "video": video, "truth": truth}
 
 

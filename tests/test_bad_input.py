@@ -16,7 +16,7 @@ from facecluster.cli import main
 
 from .conftest import MODELS, ROOT, VIDEOS, write_video
 
-FAST = str(ROOT / "configs" / "fast.toml")
+FAST = str(ROOT / "tests" / "configs" / "fast.toml")
 
 
 def _run(args, env=None):

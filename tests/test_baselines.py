@@ -29,7 +29,7 @@ def runs(tmp_path_factory):
     outs = {}
     for name, toml in (("builtin", "default.toml"), ("fast", "fast.toml")):
         outs[name] = folder / name
-        facecluster.run(video, build_config(ROOT / "configs" / toml), output_dir=outs[name])
+        facecluster.run(video, build_config(ROOT / "tests" / "configs" / toml), output_dir=outs[name])
     return folder, truth, outs
 
 

@@ -42,8 +42,8 @@ def test_config_toml_round_trip_and_shipped_configs(tmp_path):
     (tmp_path / "c.toml").write_text(to_toml(c))
     assert build_config(tmp_path / "c.toml") == c
     for name in ("default.toml", "fast.toml"):
-        build_config(ROOT / "configs" / name)
-    assert {f.name for f in option_table()} >= set(read_config_file(ROOT / "configs" / "fast.toml"))
+        build_config(ROOT / "tests" / "configs" / name)
+    assert {f.name for f in option_table()} >= set(read_config_file(ROOT / "tests" / "configs" / "fast.toml"))
 
 
 def test_bad_toml_is_one_line_error(tmp_path):

@@ -37,7 +37,7 @@ import pytest
 from .conftest import MODELS, ROOT, VIDEOS
 
 VIDEO = VIDEOS / "secureface_rpi_test_4.avi"
-FAST = ROOT / "configs" / "fast.toml"
+FAST = ROOT / "tests" / "configs" / "fast.toml"
 USER_FILES = {"notes.txt": b"my notes\n", "mine/list.csv": b"a,b\n1,2\n"}
 pytestmark = pytest.mark.skipif(not VIDEO.is_file() or not (MODELS / "face_detection_yunet_2023mar.onnx").is_file(),
                                 reason="needs ../shared media and models")

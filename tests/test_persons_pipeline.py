@@ -13,7 +13,7 @@ from facecluster.evaluate.metrics import match_boxes
 
 from .conftest import MEDIA, ROOT, VIDEOS
 
-FAST = build_config(ROOT / "configs" / "fast.toml")
+FAST = build_config(ROOT / "tests" / "configs" / "fast.toml")
 
 
 @pytest.mark.parametrize("clothing", ["reid", "hsv-hist"])

@@ -20,8 +20,8 @@ from facecluster.video import sample_frames
 
 from .conftest import MEDIA, ROOT, VIDEOS
 
-FAST = build_config(ROOT / "configs" / "fast.toml")
-BUILTIN = build_config(ROOT / "configs" / "default.toml")
+FAST = build_config(ROOT / "tests" / "configs" / "fast.toml")
+BUILTIN = build_config(ROOT / "tests" / "configs" / "default.toml")
 
 
 @pytest.mark.parametrize("video, people", [
@@ -81,7 +81,7 @@ def test_shot_cuts_match_synthetic_truth(episode):
 def test_outputs_are_complete_and_consistent(tmp_path):
     out = tmp_path / "out"
     result = CliRunner().invoke(main, ["-q", "run", str(VIDEOS / "secureface_rpi_test_4.avi"), "-o", str(out),
-                                       "-c", str(ROOT / "configs" / "fast.toml")])
+                                       "-c", str(ROOT / "tests" / "configs" / "fast.toml")])
     assert result.exit_code == 0, result.output
     with open(out / "detections.csv", newline="") as fh:
         rows = list(csv.reader(fh))
@@ -157,7 +157,7 @@ def test_run_with_annotate_writes_the_labelled_video(tmp_path):
 
     out, annotated = tmp_path / "out", tmp_path / "annotated.mp4"
     result = CliRunner().invoke(main, ["-q", "run", str(VIDEOS / "secureface_rpi_test_4.avi"), "-o", str(out),
-                                       "-c", str(ROOT / "configs" / "fast.toml"), "--annotate", str(annotated)])
+                                       "-c", str(ROOT / "tests" / "configs" / "fast.toml"), "--annotate", str(annotated)])
     assert result.exit_code == 0, result.output
     with av.open(str(annotated)) as container:
         frames = sum(1 for _ in container.decode(video=0))

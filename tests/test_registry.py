@@ -78,7 +78,7 @@ def test_missing_package_is_reported_and_refused(monkeypatch):
 
 
 def test_required_models_of_the_fast_profile():
-    config = build_config(ROOT / "configs" / "fast.toml")
+    config = build_config(ROOT / "tests" / "configs" / "fast.toml")
     needed = registry.required_models(config)
     expected = [registry.entry("face-detector", config.face_detector).models[0]]
     expected += [m for m in (config.face_embedder_model, config.body_detector_model, config.clothing_embedder_model)

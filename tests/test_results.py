@@ -33,7 +33,7 @@ from facecluster.runfolder.locks import folder_lock
 from facecluster.types import iou_matrix
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED, FAST = (ROOT / ".." / "shared").resolve(), ROOT / "configs" / "fast.toml"
+SHARED, FAST = (ROOT / ".." / "shared").resolve(), ROOT / "tests" / "configs" / "fast.toml"
 CLIP, FACES = SHARED / "media" / "videos" / "short_hamilton_clip.mp4", SHARED / "media" / "faces"
 PERSON_CLIPS = {"persons": SHARED / "media" / "videos" / "secureface_rpi_test_3.avi",  # 2 women, faces + bodies
                 "torso": SHARED / "media" / "videos" / "secureface_rpi_test_2.avi"}  # 1 woman, no face

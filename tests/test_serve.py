@@ -355,7 +355,7 @@ def test_measure_suggestions_on_the_harness_episodes(tmp_path_factory, request):
             synthesize_episode(MEDIA / "faces" / name, video, truth, seconds=90.0, seed=int(seed))
         if not (pristine / "people.json").exists():
             shutil.rmtree(pristine, ignore_errors=True)
-            run(video, build_config(ROOT / "configs" / "fast.toml"), output_dir=pristine)
+            run(video, build_config(ROOT / "tests" / "configs" / "fast.toml"), output_dir=pristine)
         rf = RunFolder(pristine)
         with rf.reading():
             stored = rf.load()

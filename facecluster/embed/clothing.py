@@ -107,7 +107,7 @@ class ReidEmbedder(ClothingEmbedder):
     # within it and 97 % of different-person pairs beyond it (torso crops: 55 % / 97 %)
     SAME_PERSON_DISTANCE = 0.4
     DEFAULT_MODEL = "osnet-x0.25"
-    BATCH = 64  # rows per call for batch-dynamic models (bodies of several frames go in one call)
+    BATCH = 16  # rows per call for batch-dynamic models: bodies of several frames in one call, memory bounded
     MEAN = np.array([0.485, 0.456, 0.406], np.float32)
     STD = np.array([0.229, 0.224, 0.225], np.float32)
 
