@@ -18,15 +18,19 @@ VIDEOS = MEDIA / "videos"
 os.environ["FACECLUSTER_MODELS"] = str(Path(os.environ.get("FACECLUSTER_MODELS") or MODELS).resolve())
 
 
-def write_video(path: Path, frames, fps: int = 25, codec: str = "libx264") -> Path:
-    """Encode BGR uint8 frames with PyAV."""
+def write_video(path: Path, frames, fps: int = 25, codec: str = "libx264", fmt: str | None = None,
+                options: dict | None = None, rotation: tuple | None = None) -> Path:
+    """Encode BGR uint8 frames with PyAV (container format, muxer options and a display rotation, e.g.
+    (-90,) or (ccw, hflip), if given)."""
     import av
 
     frames = list(frames)
     h, w = frames[0].shape[:2]
-    with av.open(str(path), "w") as container:
+    with av.open(str(path), "w", format=fmt, options=options or {}) as container:
         stream = container.add_stream(codec, rate=fps)
         stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+        if rotation is not None:
+            stream.set_display_rotation(*rotation)
         for img in frames:
             for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="bgr24")):
                 container.mux(packet)
@@ -103,3 +107,17 @@ def make_units(face, appearances=None, cannot=(), first_s=None):
     first = np.arange(n, dtype=np.float64) if first_s is None else np.asarray(first_s, np.float64)
     return Units(n, face, np.ones(n), None, np.zeros(n),
                  np.full(n, 3) if appearances is None else np.asarray(appearances), first, first.copy(), pairs)
+
+
+def wait_js(page, expression: str, timeout_s: float = 20.0):
+    """Poll a JavaScript expression until it is truthy (page.evaluate runs outside the page's CSP, which
+    forbids the eval that page.wait_for_function polls with)."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = page.evaluate(expression)
+        if value or time.monotonic() > deadline:
+            assert value, f"timed out waiting for {expression}"
+            return value
+        page.wait_for_timeout(100)

@@ -21,26 +21,12 @@ from facecluster.people import summarize_people
 from facecluster.report import CSP, render_report
 from facecluster.table import SCHEMA, RunTable
 from facecluster.types import l2_normalize
-from tests.conftest import write_video
+from .conftest import wait_js, write_video
 
 CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
 SCRIPT_NAME = "<script>alert(1)</script>"
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
          "--disable-component-update", "--disable-sync"]
-
-
-def wait_js(page, expression: str, timeout_s: float = 20.0):
-    """Poll a JavaScript expression until it is truthy (page.evaluate runs outside the page's CSP, which
-    forbids the eval that page.wait_for_function polls with)."""
-    import time
-
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = page.evaluate(expression)
-        if value or time.monotonic() > deadline:
-            assert value, f"timed out waiting for {expression}"
-            return value
-        page.wait_for_timeout(100)
 
 
 def make_run(n_people: int, n_detections: int, per_frame: int = 10, seed: int = 0, noise: int = 0):

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 from facecluster.cli import main
 from facecluster.errors import ConfigError
-from tests.conftest import face_identities
+from .conftest import face_identities
 
 pytest.importorskip("flask", reason="the review app needs Flask (pip install 'facecluster[serve]')")
 

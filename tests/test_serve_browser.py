@@ -23,7 +23,7 @@ import pytest
 from click.testing import CliRunner
 
 from facecluster.cli import main
-from tests.conftest import face_identities, write_video
+from .conftest import face_identities, wait_js, write_video
 
 pytest.importorskip("flask", reason="the review app needs Flask (pip install 'facecluster[serve]')")
 CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
@@ -39,20 +39,6 @@ FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "-
 ACCEPTANCE_CUT = 0.53
 MAX_ACTIONS = 4
 SHOTS = Path(os.environ.get("FACECLUSTER_SCREENSHOTS") or "")
-
-
-def wait_js(page, expression: str, timeout_s: float = 20.0):
-    """Poll a JavaScript expression until it is truthy (page.evaluate runs outside the page's CSP, which
-    forbids the eval that page.wait_for_function polls with)."""
-    import time
-
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = page.evaluate(expression)
-        if value or time.monotonic() > deadline:
-            assert value, f"timed out waiting for {expression}"
-            return value
-        page.wait_for_timeout(100)
 
 
 def cli(*args):

@@ -14,7 +14,7 @@ import pytest
 from facecluster.errors import InputError
 from facecluster.video import VideoReader, decode_only, probe, sample_frames
 
-from .conftest import MEDIA, VIDEOS
+from .conftest import MEDIA, VIDEOS, write_video
 
 W, H = 96, 64
 
@@ -45,17 +45,7 @@ def _noise_frames(n: int, seed: int = 0):
 
 
 def _write(path, frames, fps=10, fmt=None, options=None, rotation=None):
-    with av.open(str(path), "w", format=fmt, options=options or {}) as container:
-        stream = container.add_stream("libx264", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
-        if rotation is not None:
-            stream.set_display_rotation(*rotation)
-        for img in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="bgr24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return path
+    return write_video(path, frames, fps=fps, fmt=fmt, options=options, rotation=rotation)
 
 
 def _read(path, fps=1.0, **kw):

@@ -29,9 +29,9 @@ from ..track import Tracker, join_tracks
 from .frame import Backends, FrameStage, FrameWork
 
 log = logging.getLogger(__name__)
-CHECKPOINT_S = 2.0
+CHECKPOINT_S = 1.0  # a checkpoint costs ~1 ms of SQLite; a kill loses at most this much work plus the frames in flight
 BATCH_FACES = 64  # face chips per embedding call
-BATCH_FRAMES = 8  # frames waiting for one embedding call at most
+BATCH_FRAMES = 2  # frames per embedding call at most: larger batches are no faster (embed.base) and delay checkpoints
 BODY_TRACKS = 1 << 40  # body track ids live apart from face track ids until units are made
 _END = object()
 
