@@ -18,6 +18,7 @@ from pathlib import Path
 
 from .errors import ConfigError, DependencyError, ModelError
 from .models import REGISTRY, ResolvedModel
+from .protobuf import emit, fields, rewrite, strings
 
 log = logging.getLogger(__name__)
 DEVICES = ("cpu", "cuda", "auto")
@@ -101,101 +102,36 @@ def load_session(model: ResolvedModel, what: str, threads: int = 1, device: str 
 # NodeProto.input = 1; TensorProto.name = 8; ValueInfoProto: name = 1, type = 2; TypeProto.tensor_type = 1;
 # TypeProto.Tensor.shape = 2; TensorShapeProto.dim = 1; Dimension: dim_value = 1, dim_param = 2.
 
-def _varint(buf: bytes, i: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        byte = buf[i]
-        i += 1
-        value |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return value, i
-        shift += 7
-
-
-def _encode_varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        out.append(byte | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
-
-
-def _fields(buf: bytes):
-    """(field number, wire type, payload) of every top-level field; payload is bytes for length-delimited
-    fields, the raw encoded value otherwise."""
-    i = 0
-    while i < len(buf):
-        key, j = _varint(buf, i)
-        number, wire = key >> 3, key & 7
-        if wire == 0:
-            _, end = _varint(buf, j)
-            yield number, wire, buf[i:end]
-        elif wire == 2:
-            length, start = _varint(buf, j)
-            end = start + length
-            yield number, wire, buf[start:end]
-        elif wire in (1, 5):
-            end = j + (8 if wire == 1 else 4)
-            yield number, wire, buf[i:end]
-        else:
-            raise ValueError(f"unsupported protobuf wire type {wire}")
-        i = end
-
-
-def _emit(number: int, wire: int, payload: bytes) -> bytes:
-    if wire == 2:
-        return _encode_varint(number << 3 | 2) + _encode_varint(len(payload)) + payload
-    return payload  # varint and fixed fields were kept with their key
-
-
-def _rewrite(buf: bytes, number: int, change) -> bytes:
-    """`buf` with every length-delimited field `number` replaced by change(payload) (None drops it)."""
-    out = []
-    for n, wire, payload in _fields(buf):
-        if n == number and wire == 2:
-            payload = change(payload)
-            if payload is None:
-                continue
-        out.append(_emit(n, wire, payload))
-    return b"".join(out)
-
-
-def _strings(buf: bytes, number: int) -> list[str]:
-    return [p.decode() for n, w, p in _fields(buf) if n == number and w == 2]
-
-
 def _dynamic_batch(value_info: bytes) -> bytes:
     """ValueInfoProto with its first dimension turned into the symbolic 'N'."""
     def shape(payload: bytes) -> bytes:
-        dims = [p for n, w, p in _fields(payload) if n == 1 and w == 2]
+        dims = [p for n, w, p in fields(payload) if n == 1 and w == 2]
         if not dims:
             return payload
         first = iter([True])
-        return _rewrite(payload, 1, lambda d: _emit(2, 2, b"N") if next(first, False) else d)
+        return rewrite(payload, 1, lambda d: emit(2, 2, b"N") if next(first, False) else d)
 
-    return _rewrite(value_info, 2, lambda t: _rewrite(t, 1, lambda tensor: _rewrite(tensor, 2, shape)))
+    return rewrite(value_info, 2, lambda t: rewrite(t, 1, lambda tensor: rewrite(tensor, 2, shape)))
 
 
 def _fix_dangling_inputs(graph: bytes) -> bytes:
     consumed, initializers, outputs = set(), set(), set()
-    for n, w, p in _fields(graph):
+    for n, w, p in fields(graph):
         if n == 1 and w == 2:
-            consumed.update(_strings(p, 1))
+            consumed.update(strings(p, 1))
         elif n == 5 and w == 2:
-            initializers.update(_strings(p, 8))
+            initializers.update(strings(p, 8))
         elif n == 12 and w == 2:
-            outputs.update(_strings(p, 1))
+            outputs.update(strings(p, 1))
 
     def graph_input(payload: bytes) -> bytes | None:
-        name = (_strings(payload, 1) or [""])[0]
+        name = (strings(payload, 1) or [""])[0]
         if name in initializers or (name not in consumed and name not in outputs):
             return None
         return _dynamic_batch(payload)
 
-    graph = _rewrite(graph, 11, graph_input)
-    return _rewrite(graph, 12, _dynamic_batch)
+    graph = rewrite(graph, 11, graph_input)
+    return rewrite(graph, 12, _dynamic_batch)
 
 
 FIXES = {"dangling-inputs": _fix_dangling_inputs}
@@ -204,7 +140,7 @@ FIXES = {"dangling-inputs": _fix_dangling_inputs}
 def apply_fix(fix: str, path: Path) -> bytes:
     """The model file's bytes with graph fix `fix` applied (see the module docstring)."""
     try:
-        return _rewrite(path.read_bytes(), 7, FIXES[fix])
+        return rewrite(path.read_bytes(), 7, FIXES[fix])
     except (ValueError, IndexError, UnicodeDecodeError) as exc:
         raise ModelError(f"cannot read {path} as an ONNX model ({exc}); check the file "
                          f"(`facecluster models verify`)") from None

@@ -10,59 +10,18 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..protobuf import encode_varint, field, fields, varint
+
 _NP = {1: np.float32, 2: np.uint8, 3: np.int8, 6: np.int32, 7: np.int64}
-
-
-def _varint(buf: bytes, i: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        byte = buf[i]
-        i += 1
-        value |= (byte & 0x7F) << shift
-        shift += 7
-        if byte < 0x80:
-            return value, i
-
-
-def fields(buf: bytes):
-    """(field number, wire type, value) of each field of a serialized protobuf message."""
-    i = 0
-    while i < len(buf):
-        key, i = _varint(buf, i)
-        number, wire = key >> 3, key & 7
-        if wire == 0:
-            value, i = _varint(buf, i)
-        elif wire == 2:
-            size, i = _varint(buf, i)
-            value, i = buf[i:i + size], i + size
-        elif wire in (1, 5):
-            size = 8 if wire == 1 else 4
-            value, i = buf[i:i + size], i + size
-        else:
-            raise ValueError(f"unsupported protobuf wire type {wire}")
-        yield number, wire, value
-
-
-def _enc_varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        low, n = n & 0x7F, n >> 7
-        out.append(low | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def _field(number: int, payload: bytes) -> bytes:
-    return _enc_varint(number << 3 | 2) + _enc_varint(len(payload)) + payload
 
 
 def add_output(model: bytes, name: str, elem_type: int, dims: tuple) -> bytes:
     """The model bytes with tensor `name` (ONNX elem_type, dims: ints or symbolic names) as a graph output."""
-    shape = b"".join(_field(1, _field(2, d.encode()) if isinstance(d, str) else _enc_varint(8) + _enc_varint(d))
+    shape = b"".join(field(1, field(2, d.encode()) if isinstance(d, str) else encode_varint(8) + encode_varint(d))
                      for d in dims)
-    tensor_type = _enc_varint(8) + _enc_varint(elem_type) + _field(2, shape)
-    value_info = _field(1, name.encode()) + _field(2, _field(1, tensor_type))
-    return model + _field(7, _field(12, value_info))
+    tensor_type = encode_varint(8) + encode_varint(elem_type) + field(2, shape)
+    value_info = field(1, name.encode()) + field(2, field(1, tensor_type))
+    return model + field(7, field(12, value_info))
 
 
 def initializer_values(model: bytes, names: list[str]) -> list[np.ndarray | None]:
@@ -87,7 +46,7 @@ def initializer_values(model: bytes, names: list[str]) -> list[np.ndarray | None
             w, v = parts[5][0]
             vals, i = [], 0
             while w == 2 and i < len(v):
-                x, i = _varint(v, i)
+                x, i = varint(v, i)
                 vals.append(x)
             wanted[name] = np.array(vals if w == 2 else [v], dtype=np.int64)
     return [wanted[n] for n in names]
