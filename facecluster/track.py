@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from .types import iou_matrix, l2_normalize
 
@@ -74,6 +73,8 @@ class Tracker:
         iou = iou_matrix(np.stack([t.box for t in self.active]), boxes)
         allowed = (dist < self.max_distance) | ((iou >= self.min_iou) & (dist < 1.5 * self.max_distance))
         cost = np.where(allowed, dist - 0.5 * iou, 1e6)
+        from scipy.optimize import linear_sum_assignment  # 0.8 s to import: paid once frames already flow
+
         rows, cols = linear_sum_assignment(cost)
         ids = np.full(len(boxes), -1, np.int64)
         for r, c in zip(rows, cols):
