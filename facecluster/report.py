@@ -25,6 +25,7 @@ from urllib.parse import quote
 
 import numpy as np
 
+from .text import fmt_time, plural
 
 TEMPLATE = "report.html.j2"
 PLOT_X0, PLOT_X1, ROW_H, AXIS_H, PIXEL = 170.0, 990.0, 18.0, 24.0, 2.0
@@ -33,18 +34,6 @@ TOP_PAIRS = 40
 UNASSIGNED_THUMBS = 60
 INTERVALS_SHOWN = 40
 CSP = "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; media-src 'self'"
-
-
-def fmt_time(seconds) -> str:
-    seconds = max(float(seconds or 0.0), 0.0)
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f"{int(h)}:{int(m):02d}:{s:04.1f}" if h else f"{int(m)}:{s:04.1f}"
-
-
-def plural(n, one: str, many: str | None = None) -> str:
-    """"1 person", "2 people", "0 faces"."""
-    return f"{n} {one if n == 1 else (many or one + 's')}"
 
 
 def color(person_id: int) -> str:

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from ..config import build_config
+from ..text import plural
 from .options import config_options, overrides_from
 
 
@@ -61,7 +62,7 @@ def batch_cmd(ctx, inputs, archive, address, parallel, library, profile, config_
         for e in episodes:
             extra = ""
             if e["status"] in ("done", "skipped") and e.get("people") is not None:
-                extra = f"{e['people']} people"
+                extra = plural(e["people"], "person", "people")
                 if e.get("named_by_library"):
                     extra += f", {e['named_by_library']} named by the library"
             elif e.get("reason"):

@@ -12,21 +12,17 @@ from pathlib import Path
 
 import click
 
+from ..text import fmt_time as _t, noun, plural
 from .options import ProgressHook, config_options, overrides_from
 
 OUTDIR = click.argument("outdir", type=click.Path(file_okay=False, path_type=Path))
 
 
-def _t(seconds) -> str:
-    from ..report import fmt_time
-
-    return fmt_time(seconds)
-
-
 def _person_line(p: dict) -> str:
     name = f" {p['name']!r}" if p.get("name") else ""
-    bodies = f" + {p['bodies']} bodies" if p.get("bodies") else ""
-    return (f"  person {p['id']:>3}{name}: {p['faces']:>5} faces{bodies} in {len(p['units'])} unit(s), "
+    bodies = f" + {plural(p['bodies'], 'body', 'bodies')}" if p.get("bodies") else ""
+    return (f"  person {p['id']:>3}{name}: {p['faces']:>5} {noun(p['faces'], 'face')}{bodies} in "
+            f"{plural(len(p['units']), 'unit')}, "
             f"screen time {_t(p['screen_time_s'])}, seen {_t(p['first_seen_s'])} - {_t(p['last_seen_s'])}")
 
 
@@ -50,7 +46,7 @@ def recluster_cmd(outdir, **options):
     started = time.perf_counter()
     people = recluster(outdir, overrides_from(options))
     took = time.perf_counter() - started
-    click.echo(f"{len(people)} people in {took:.2f} s -> {outdir / 'report.html'}")
+    click.echo(f"{plural(len(people), 'person', 'people')} in {took:.2f} s -> {outdir / 'report.html'}")
     _echo_people(people)
 
 

@@ -7,12 +7,8 @@ from pathlib import Path
 import click
 
 from ..config import build_config, to_toml
+from ..text import fmt_time, noun, plural
 from .options import ProgressHook, config_options, overrides_from
-
-
-def _fmt_time(seconds: float) -> str:
-    m, s = divmod(max(seconds, 0.0), 60)
-    return f"{int(m)}:{s:04.1f}"
 
 
 @click.command("run")
@@ -73,9 +69,9 @@ def run_cmd(ctx, video, output, profile, config_file, overwrite, print_config, a
         return
     m = result.manifest
     counts = m["counts"]
-    click.echo(f"{len(result.people)} people, {counts['face_detections']} faces"
-               + (f" and {counts['body_detections']} bodies" if counts.get("body_detections") else "")
-               + f" in {counts['sampled_frames']} sampled frames ({m['speed_x_realtime']}x real time) -> {output}")
+    click.echo(f"{plural(len(result.people), 'person', 'people')}, {plural(counts['face_detections'], 'face')}"
+               + (f" and {plural(counts['body_detections'], 'body', 'bodies')}" if counts.get("body_detections") else "")
+               + f" in {plural(counts['sampled_frames'], 'sampled frame')} ({m['speed_x_realtime']}x real time) -> {output}")
     if m.get("resumed_frames"):
         click.echo(f"  continued an interrupted run: {m['resumed_frames']} sampled frames were already done")
     corrections = (m.get("grouping") or {}).get("corrections")
@@ -87,8 +83,8 @@ def run_cmd(ctx, video, output, profile, config_file, overwrite, print_config, a
             name += f" (library {p['library_similarity']:.2f})"
         elif p.get("library_suggestion"):
             name += f" (maybe {p['library_suggestion']['name']!r}, {p['library_suggestion']['similarity']:.2f})"
-        click.echo(f"  person {p['id']:>3}{name}: {p['faces']:>5} faces, screen time {_fmt_time(p['screen_time_s'])}, "
-                   f"seen {_fmt_time(p['first_seen_s'])} - {_fmt_time(p['last_seen_s'])}")
+        click.echo(f"  person {p['id']:>3}{name}: {p['faces']:>5} {noun(p['faces'], 'face')}, "
+                   f"screen time {fmt_time(p['screen_time_s'])}, seen {fmt_time(p['first_seen_s'])} - {fmt_time(p['last_seen_s'])}")
 
 
 COMMANDS = [run_cmd]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..report import fmt_time
+from ..text import fmt_time
 from ..results.edits import active_edits
 from ..results.suggest import suggestions
 from ..runfolder import RunFolder, StoredRun, thumbnail
