@@ -836,3 +836,26 @@ def test_report_forbids_remote_loads(good):
     policy = head.split('http-equiv="Content-Security-Policy"', 1)[1].split("content=", 1)[1].split(">", 1)[0]
     assert "default-src 'none'" in policy or "default-src 'self'" in policy
     assert "http:" not in policy and "https:" not in policy and "*" not in policy
+
+
+def test_signal_during_an_extension_import_is_an_interruption(out, good, monkeypatch):
+    """A signal that lands while a C extension initialises (hdbscan -> scipy.spatial, seen in CI) reaches
+    Python as that import's ImportError, caused by the KeyboardInterrupt: still exit 130, one line, and the
+    folder untouched."""
+    from click.testing import CliRunner
+
+    import facecluster.results
+    from facecluster.cli import main
+
+    def interrupted_import(*args, **kwargs):
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as exc:
+            raise ImportError("initialization failed") from exc
+
+    before = snapshot(out)
+    monkeypatch.setattr(facecluster.results, "recluster", interrupted_import)  # what `recluster` imports
+    result = CliRunner().invoke(main, ["recluster", str(out)])
+    assert result.exit_code == 130, result.output
+    assert "interrupted" in result.output and "Traceback" not in result.output
+    assert snapshot(out) == before

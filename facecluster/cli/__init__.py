@@ -31,9 +31,28 @@ class FaceclusterGroup(click.Group):
             click.echo(f"facecluster: error: {exc}", err=True)
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
-            click.echo("facecluster: interrupted; nothing was half-written. Run the same command again to continue "
-                       "(a run picks up where it stopped)", err=True)
-            sys.exit(130)
+            _interrupted()
+        except ImportError as exc:
+            # a signal that lands while an extension module initialises surfaces as its ImportError
+            if not _caused_by_interrupt(exc):
+                raise
+            _interrupted()
+
+
+def _interrupted():
+    click.echo("facecluster: interrupted; nothing was half-written. Run the same command again to continue "
+               "(a run picks up where it stopped)", err=True)
+    sys.exit(130)
+
+
+def _caused_by_interrupt(exc: BaseException) -> bool:
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def _stop_on_signal(signum, frame):
