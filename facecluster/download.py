@@ -10,7 +10,6 @@ target and are removed on any failure.
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import os
 import socket
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Callable
 
 from .errors import ModelError
+from .models import file_sha256
 
 READ_TIMEOUT = 30.0          # seconds one network read may block (the overall deadline is separate)
 DEFAULT_CAP = 1 << 30        # bytes, when the registry does not know a file's size (archives)
@@ -157,14 +157,6 @@ def _read(url: str, out, cap: int, timeout: float, allow_hosts, progress, watchd
             raise DownloadRefused(f"connection closed after {done} of {total} bytes")
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _extract(archive: Path, member: str, out, cap: int) -> None:
     try:
         with zipfile.ZipFile(archive) as zf:
@@ -203,7 +195,7 @@ def _fetch_one(url: str, member: str | None, target: Path, sha256: str | None, s
             with open(temps[1], "wb") as out:
                 _extract(temps[0], member, out, size_cap(size))
         final = temps[-1]
-        digest = _sha256(final)
+        digest = file_sha256(final)
         if sha256 and digest != sha256:
             raise DownloadRefused(f"sha256 {digest[:12]}... does not match the pinned {sha256[:12]}...")
         umask = os.umask(0)

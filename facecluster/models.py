@@ -261,16 +261,22 @@ def _package_dir(package: str) -> Path | None:
     return Path(list(spec.submodule_search_locations)[0]) / "models"
 
 
+def file_sha256(path: str | os.PathLike) -> str:
+    """sha256 of a file's bytes, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def sha256_of(path: str | os.PathLike) -> str:
+    """file_sha256, remembered per (path, size, mtime): a model file is hashed once per process."""
     path = Path(path)
     st = path.stat()
     key = (str(path.resolve()), st.st_size, st.st_mtime)
     if key not in _HASH_CACHE:
-        digest = hashlib.sha256()
-        with open(path, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(block)
-        _HASH_CACHE[key] = digest.hexdigest()
+        _HASH_CACHE[key] = file_sha256(path)
     return _HASH_CACHE[key]
 
 

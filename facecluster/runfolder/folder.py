@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError, OutputError
+from ..models import file_sha256
 from ..table import RunTable
 from . import commit as journal
 from .documents import check_edits, check_manifest, check_people, dumps, dumps_edits, is_ours, people_csv, read_json
@@ -263,7 +264,7 @@ class RunFolder:
         out = []
         for name, info in (manifest.get("files") or {}).items():
             path = self.path / name
-            if not path.is_file() or not isinstance(info, dict) or _sha256(path) != info.get("sha256"):
+            if not path.is_file() or not isinstance(info, dict) or file_sha256(path) != info.get("sha256"):
                 out.append(name)
         return out
 
@@ -312,11 +313,3 @@ class RunFolder:
         remove = [] if parquet else [DETECTIONS_PARQUET]
         journal.commit(self.path, self.private, generation, files, moves, remove)
         return manifest
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
