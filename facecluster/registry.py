@@ -280,11 +280,12 @@ def resolve_model(name: str, models_dir: str | None = None):
                      f"them or set FACECLUSTER_MODELS to a folder holding it")
 
 
-def session(model, what: str, options):
-    """onnxruntime session for a resolved model with the options' threads and device."""
+def session(model, what: str, options, engine: str = "onnxruntime"):
+    """onnxruntime session for a resolved model with the options' threads and device (on the CPU, engine
+    "opencv" runs it on OpenCV's dnn instead, behind the same interface)."""
     from .onnx import load_session
 
-    return load_session(model, what, threads=options.threads, device=options.device)
+    return load_session(model, what, threads=options.threads, device=options.device, engine=engine)
 
 
 # ---- what can run here -----------------------------------------------------------------------------------

@@ -50,6 +50,21 @@ def test_detectors_find_the_faces(name, photo, faces):
     assert np.all((b[:, 0] <= cx) & (cx <= b[:, 2]) & (b[:, 1] <= cy) & (cy <= b[:, 3]))
 
 
+@pytest.mark.parametrize("photo", [BBT / "bbt1.jpg", BBT / "bbt4.jpg", PHOTOS / "zidane.jpg", PHOTOS / "bus.jpg"])
+def test_yunet_on_onnxruntime_finds_what_opencvs_face_detector_finds(photo):
+    """The YuNet backend decodes the model itself (faster on onnxruntime); cv2.FaceDetectorYN is the reference."""
+    image = _img(photo)
+    h, w = image.shape[:2]
+    model = registry.resolve_model("yunet", None)
+    reference = cv2.FaceDetectorYN.create(str(model.path), "", (w, h), 0.5, 0.3, 5000)
+    faces = reference.detect(image)[1]
+    ours = create_detector("yunet", FaceDetectorOptions(threshold=0.5)).detect(image)
+    assert faces is not None and len(ours) == len(faces) >= 2
+    assert np.allclose(ours.boxes, np.c_[faces[:, :2], faces[:, :2] + faces[:, 2:4]], atol=0.01)
+    assert np.allclose(ours.landmarks, faces[:, 4:14].reshape(-1, 5, 2), atol=0.01)
+    assert np.allclose(ours.scores, faces[:, 14], atol=1e-4)
+
+
 def test_dlib_hog_misses_small_faces_unless_upsampled():
     bus = _img(PHOTOS / "bus.jpg")
     assert len(create_detector("dlib-hog").detect(bus)) == 0  # faces ~50 px: documented miss

@@ -76,6 +76,37 @@ def test_onnx_embedders_separate_real_aligned_faces(glint_chips, name, model):
     assert same_med < emb.SAME_PERSON_DISTANCE < diff_med
 
 
+@pytest.mark.parametrize("model", ["sface-int8bq", "sface-int8bq-fp32"])
+def test_sface_on_opencv_dnn_gives_onnxruntimes_vectors(glint_chips, model):
+    from facecluster.onnx import OpenCVSession, load_session
+    from facecluster.registry import resolve_model
+
+    on_cpu = embedder("sface", model)
+    assert isinstance(on_cpu.session, OpenCVSession)  # SFace runs on OpenCV's dnn on the CPU (faster)
+    assert on_cpu.input_name == "data" and on_cpu.fixed_batch is None and on_cpu.DIM == 128
+    reference = load_session(resolve_model(model, None), "sface")  # onnxruntime
+    blob = on_cpu.blob(glint_chips[0][:5])
+    ours = l2_normalize(on_cpu._run(blob))
+    theirs = l2_normalize(reference.run(None, {"data": blob})[0])
+    assert ours.shape == (5, 128)
+    assert np.min(np.sum(ours * theirs, axis=1)) > 0.9999
+
+
+def test_a_model_opencv_cannot_read_is_a_model_error(tmp_path):
+    from facecluster.errors import ModelError
+    from facecluster.models import ResolvedModel
+    from facecluster.onnx import OpenCVSession, load_session
+
+    bad = tmp_path / "sface.onnx"
+    bad.write_bytes(b"\x08\x07garbage" * 100)
+    model = ResolvedModel("", bad, "", None)
+    with pytest.raises(ModelError, match=r"cannot load SFace .*sface.onnx with OpenCV.*facecluster models verify"):
+        OpenCVSession(model, "SFace")
+    # what OpenCV cannot import goes to onnxruntime, which names the file too
+    with pytest.raises(ModelError, match=r"cannot load SFace .*sface.onnx: .*facecluster models verify"):
+        load_session(model, "SFace", engine="opencv")
+
+
 @pytest.mark.parametrize("name, model", ONNX_EMBEDDERS + [("dlib", "")])
 def test_embedders_separate_detected_faces(name, model):
     """The whole path: detector landmarks -> chips -> vectors, on the bbt face crops."""

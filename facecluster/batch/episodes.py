@@ -77,7 +77,7 @@ def expected_models(config: Config) -> list[dict]:
     from ..extract import Backends
 
     backends = Backends.build(config)
-    return backends.models(backends.face_detector())
+    return backends.models(backends.frame_models())
 
 
 def stored_fingerprint(manifest: dict) -> str | None:

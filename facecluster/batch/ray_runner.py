@@ -30,10 +30,10 @@ def import_ray():
 
 
 def default_workers() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
+    """One episode per core: each task runs single-threaded (worker.py)."""
+    from ..extract.stages import available_cores
+
+    return available_cores()
 
 
 def _task_env() -> dict[str, str]:

@@ -22,31 +22,28 @@ JPEG = [cv2.IMWRITE_JPEG_QUALITY, 85]
 
 @dataclass
 class Backends:
-    """The models of a run, built once. Face detectors are per worker thread (OpenCV's are not
-    thread-safe); the others are shared."""
+    """The models of a run. The embedders are built once and used by the main thread only; the models of the
+    frame stage are built per worker thread (`frame_models`): OpenCV's nets (YuNet, dnn_superres) and
+    ultralytics models are not thread-safe (two workers sharing one FSRCNN crashed in OpenCV)."""
 
     config: Config
     face_embedder: object
-    body_detector: object | None
     clothing: object | None
-    upscaler: object | None
 
     @classmethod
     def build(cls, config: Config) -> "Backends":
-        def make(kind, name):
-            return registry.create(kind, name, registry.options_for(kind, config)) if name else None
+        return cls(config, _make("face-embedder", config.face_embedder, config),
+                   _make("clothing-embedder", config.clothing_embedder, config))
 
-        return cls(config, make("face-embedder", config.face_embedder), make("body-detector", config.body_detector),
-                   make("clothing-embedder", config.clothing_embedder),
-                   make("upscaler", "superres" if config.upscale else ""))
-
-    def face_detector(self):
+    def frame_models(self) -> "FrameModels":
         c = self.config
-        return registry.create("face-detector", c.face_detector, registry.options_for("face-detector", c))
+        return FrameModels(_make("face-detector", c.face_detector, c), _make("body-detector", c.body_detector, c),
+                           _make("upscaler", "superres" if c.upscale else "", c))
 
-    def models(self, detector) -> list[dict]:
+    def models(self, frame_models: "FrameModels") -> list[dict]:
         """The model files used, each once (name, path, sha256)."""
-        parts = [detector, self.face_embedder, self.body_detector, self.clothing, self.upscaler]
+        f = frame_models
+        parts = [f.face_detector, self.face_embedder, f.body_detector, self.clothing, f.upscaler]
         seen, out = set(), []
         for part in parts:
             for m in getattr(part, "models", []) if part is not None else []:
@@ -54,6 +51,17 @@ class Backends:
                     seen.add(m.sha256)
                     out.append(m.to_dict())
         return out
+
+
+@dataclass
+class FrameModels:
+    face_detector: object
+    body_detector: object | None
+    upscaler: object | None
+
+
+def _make(kind: str, name: str, config: Config):
+    return registry.create(kind, name, registry.options_for(kind, config)) if name else None
 
 
 @dataclass
@@ -85,12 +93,13 @@ def crop_thumbnail(image: np.ndarray, box, size: int, aspect: float = 1.0) -> np
 
 
 class FrameStage:
-    """One worker thread's view: its own face detector, the shared other backends."""
+    """One worker thread's view: its own frame models, the shared embedders (for their cutting and alignment)."""
 
     def __init__(self, backends: Backends):
         self.b = backends
         self.config = backends.config
-        self.detector = backends.face_detector()
+        self.models = backends.frame_models()
+        self.detector = self.models.face_detector
 
     def __call__(self, frame: Frame, resume: dict | None, thumbs: bool) -> FrameWork:
         timings: dict[str, float] = defaultdict(float)
@@ -104,9 +113,9 @@ class FrameStage:
         chips = self._chips(image, faces)
         timings["align"] += time.perf_counter() - t
         bodies = Detections.empty(with_landmarks=False)
-        if self.b.body_detector is not None:
+        if self.models.body_detector is not None:
             t = time.perf_counter()
-            bodies = self.b.body_detector.detect(image)
+            bodies = self.models.body_detector.detect(image)
             timings["body_detect"] += time.perf_counter() - t
         face_body = associate_faces(faces.boxes, bodies.boxes) if len(bodies) else np.full(len(faces), -1)
         inputs, ok = None, np.zeros(0, bool)
@@ -128,8 +137,8 @@ class FrameStage:
     def _chips(self, image, faces: Detections) -> np.ndarray:
         embedder = self.b.face_embedder
         chips = embedder.chips(image, faces)
-        if self.b.upscaler is not None and len(faces):
-            for small in self.b.upscaler.upscale_faces(image, faces):
+        if self.models.upscaler is not None and len(faces):
+            for small in self.models.upscaler.upscale_faces(image, faces):
                 chips[small.index] = embedder.chips(small.image, small.detections)[0]
         return chips
 
