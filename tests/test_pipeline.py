@@ -163,3 +163,18 @@ def test_run_with_annotate_writes_the_labelled_video(tmp_path):
         frames = sum(1 for _ in container.decode(video=0))
     with av.open(str(VIDEOS / "secureface_rpi_test_4.avi")) as container:
         assert frames == sum(1 for _ in container.decode(video=0))
+
+
+def test_each_frame_worker_has_its_own_frame_models():
+    """OpenCV's nets are not thread-safe (two workers sharing one FSRCNN crashed): the models of the frame stage
+    are per worker, the embedders (main thread only) are shared."""
+    from facecluster import profiles
+    from facecluster.extract import Backends, Extractor
+
+    config = build_config(profiles.path("fast-bodies"), {"workers": 2})
+    extractor = Extractor(config, Backends.build(config))
+    first, second = (stage.models for stage in extractor.stages)
+    assert len(extractor.stages) == 2
+    for part in ("face_detector", "body_detector", "upscaler"):
+        assert getattr(first, part) is not None and getattr(first, part) is not getattr(second, part)
+    assert extractor.stages[0].b.face_embedder is extractor.stages[1].b.face_embedder
