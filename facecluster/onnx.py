@@ -106,6 +106,14 @@ OpenCV can import the graph.
     return session
 
 
+def quiet_opencv() -> None:
+    """OpenCV's own log at errors only: OpenCV 5 warns on every dnn net that its new graph engine ignores
+    targets, which is noise for users."""
+    import cv2
+
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+
+
 class OpenCVSession:
     """The part of an onnxruntime InferenceSession the backends use (get_inputs, get_outputs, run), on OpenCV's
     dnn engine. Why: for some models it is much faster on the CPU with the same outputs (SFace: 21 vs 37 ms a
@@ -114,6 +122,7 @@ class OpenCVSession:
     def __init__(self, model: ResolvedModel, what: str):
         import cv2
 
+        quiet_opencv()
         fix = model.load_fix or getattr(REGISTRY.get(model.name), "load_fix", None)
         try:
             data = apply_fix(fix, Path(model.path)) if fix else Path(model.path).read_bytes()

@@ -265,14 +265,16 @@ def episode_pair(face_set: str, counts, seed: int, work: Path, seconds: float, c
     return lib_path, o2, t2, split
 
 
-SCOPES = ("all", "person")  # prototypes compared: run means and track means, or run means only
+# prototypes compared: library run means and track means ("all"), run means only ("person"); the query is each
+# person's mean face, or with "all+query-tracks" also their track means (the best pair counts)
+SCOPES = ("all", "person", "all+query-tracks")
 
 
 def match_rows(lib_path: Path, outdir: Path, truth: Path, split: dict) -> list[dict]:
     """Per person of episode 2: truth identity, whether the library knows it, and per prototype scope the
     best two library matches and the similarity to every other library person (impostor scores)."""
     from facecluster.library import Library
-    from facecluster.library.prototypes import person_means
+    from facecluster.library.prototypes import of_person, person_means
     from facecluster.library.truth import person_identities
     from facecluster.runfolder import RunFolder
 
@@ -286,8 +288,11 @@ def match_rows(lib_path: Path, outdir: Path, truth: Path, split: dict) -> list[d
         known = {p["name"] for p in lib.people()}
         prior = lib.same_person_distance
         for scope in SCOPES:
-            owners, matrix, names = lib.vectors(scope)
+            owners, matrix, names = lib.vectors(scope.split("+")[0])
             sims = means @ matrix.T  # every library person's best prototype, exactly
+            if scope.endswith("+query-tracks"):
+                sims = np.stack([(of_person(stored.extraction, stored.unit_person(), p)[0] @ matrix.T).max(0)
+                                 for p in pids.tolist()]) if len(pids) else sims
             ids = sorted(set(owners.tolist()))
             per_person = np.stack([sims[:, owners == i].max(1) for i in ids], 1)
             scored[scope] = ([sorted(zip(ids, row.tolist()), key=lambda kv: -kv[1]) for row in per_person], names)

@@ -178,3 +178,21 @@ def test_each_frame_worker_has_its_own_frame_models():
     for part in ("face_detector", "body_detector", "upscaler"):
         assert getattr(first, part) is not None and getattr(first, part) is not getattr(second, part)
     assert extractor.stages[0].b.face_embedder is extractor.stages[1].b.face_embedder
+
+
+def test_synth_and_run_print_no_opencv_noise(tmp_path):
+    """OpenCV 5 logs a warning whenever a dnn net is given a target (cv2.FaceDetectorYN does): users see none."""
+    import subprocess
+    import sys
+
+    def cli(*args):
+        proc = subprocess.run([sys.executable, "-m", "facecluster.cli", *map(str, args)], capture_output=True,
+                              text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        return [line for line in proc.stderr.splitlines() if "WARN" in line.upper() and not line.startswith("WARNING:")]
+
+    video = tmp_path / "ep.mp4"
+    assert not cli("synth", MEDIA / "faces" / "faceapi_bbt", "-o", video, "--truth", tmp_path / "ep.json", "--small",
+                   "--seconds", "4")
+    assert not cli("run", video, "-o", tmp_path / "out", "--profile", "fast-bodies")
+    assert (tmp_path / "out" / "people.json").is_file()

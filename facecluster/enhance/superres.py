@@ -85,6 +85,9 @@ class Upscaler:
         if not hasattr(cv2, "dnn_superres"):
             raise ModelError("cv2.dnn_superres is missing: it ships with opencv-contrib; "
                              "`pip uninstall opencv-python && pip install opencv-contrib-python-headless`")
+        from ..onnx import quiet_opencv
+
+        quiet_opencv()
         self._sr = cv2.dnn_superres.DnnSuperResImpl_create()
         try:
             self._sr.readModel(str(resolved.path))

@@ -66,7 +66,10 @@ def _detector(face_model):
         return None
     from ..models import resolve
 
+    from ..onnx import quiet_opencv
+
     model = resolve(face_model)
+    quiet_opencv()
     return cv2.FaceDetectorYN.create(str(model.path), "", (320, 320), 0.7, 0.3, 50)
 
 
