@@ -85,7 +85,7 @@ def _specs() -> list[ModelSpec]:
     specs = [
         # --- face detection
         ModelSpec("yunet", "face_detection_yunet_2023mar.onnx", "face-detection",
-                  "cv2.FaceDetectorYN, BGR any size; boxes + 5 landmarks + score",
+                  "onnxruntime, input size made dynamic; BGR 0-255 padded to multiples of 32; boxes + 5 landmarks + score",
                   (f"{ZOO}/face_detection_yunet/face_detection_yunet_2023mar.onnx",),
                   "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4",
                   f"Git LFS oid in {ZOO_REPO}", "MIT", True, "opencv_zoo", 232_589),

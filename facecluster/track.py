@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .assignment import min_cost_assignment
 from .types import iou_matrix, l2_normalize
 
 
@@ -73,9 +74,7 @@ class Tracker:
         iou = iou_matrix(np.stack([t.box for t in self.active]), boxes)
         allowed = (dist < self.max_distance) | ((iou >= self.min_iou) & (dist < 1.5 * self.max_distance))
         cost = np.where(allowed, dist - 0.5 * iou, 1e6)
-        from scipy.optimize import linear_sum_assignment  # 0.8 s to import: paid once frames already flow
-
-        rows, cols = linear_sum_assignment(cost)
+        rows, cols = min_cost_assignment(cost)
         ids = np.full(len(boxes), -1, np.int64)
         for r, c in zip(rows, cols):
             if allowed[r, c]:

@@ -71,3 +71,37 @@ def test_detections_shape_checks_and_masks():
     with pytest.raises(ValueError, match="2 boxes but 1 scores"):
         Detections(np.zeros((2, 4)), [1.0])
     assert np.isclose(iou_matrix([[0, 0, 10, 10]], [[5, 0, 15, 10]])[0, 0], 1 / 3)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_min_cost_assignment_finds_scipys_optimum(seed):
+    """The tracker's own assignment (no scipy.optimize import at the first frames) reaches the optimum of
+    scipy's linear_sum_assignment on random, tied and gated (1e6) matrices of every shape."""
+    from scipy.optimize import linear_sum_assignment
+
+    from facecluster.assignment import min_cost_assignment
+
+    rng = np.random.default_rng(seed)
+    for trial in range(300):
+        n, m = (int(x) for x in rng.integers(0, 9, 2))
+        cost = rng.integers(0, 4, (n, m)).astype(float) if trial % 2 else rng.random((n, m))
+        if trial % 3 == 0:
+            cost[rng.random((n, m)) < 0.5] = 1e6
+        rows, cols = min_cost_assignment(cost)
+        ref_rows, ref_cols = linear_sum_assignment(cost)
+        assert len(rows) == len(ref_rows) == min(n, m)
+        assert len(set(rows.tolist())) == len(rows) and len(set(cols.tolist())) == len(cols)
+        assert np.all(np.diff(rows) > 0)
+        assert cost[rows, cols].sum() == pytest.approx(cost[ref_rows, ref_cols].sum())
+        if trial % 2 == 0 and trial % 3:  # continuous costs: one optimum, the same pairs
+            assert np.array_equal(rows, ref_rows) and np.array_equal(cols, ref_cols)
+
+
+def test_min_cost_assignment_refuses_what_it_cannot_solve():
+    from facecluster.assignment import min_cost_assignment
+
+    with pytest.raises(ValueError, match="finite"):
+        min_cost_assignment(np.array([[0.0, np.inf]]))
+    with pytest.raises(ValueError, match="2-D"):
+        min_cost_assignment(np.zeros(3))
+    assert [len(x) for x in min_cost_assignment(np.zeros((0, 4)))] == [0, 0]

@@ -156,6 +156,8 @@ class Extractor:
                     cond.notify_all()
                 for _ in self.stages:
                     _put(inbox, _END, stop)
+            if not stop.is_set() and not errors:
+                _import_grouping()  # on the decoder's core, idle now, while the last frames are processed
 
         def work(stage: FrameStage):
             while not stop.is_set():
@@ -172,8 +174,7 @@ class Extractor:
                     done[seq] = result
                     cond.notify_all()
 
-        threads = [threading.Thread(target=decode, name="facecluster-decode", daemon=True),
-                   threading.Thread(target=_import_grouping, name="facecluster-imports", daemon=True)]
+        threads = [threading.Thread(target=decode, name="facecluster-decode", daemon=True)]
         threads += [threading.Thread(target=work, args=(s,), name=f"facecluster-frames-{i}", daemon=True)
                     for i, s in enumerate(self.stages)]
         for t in threads:
@@ -358,7 +359,9 @@ class Extractor:
 
 
 def _import_grouping() -> None:
-    """Grouping needs hdbscan, whose import (scikit-learn) takes ~2 s: done while the video is decoded."""
+    """Grouping needs hdbscan, whose import (scikit-learn) takes ~1 s and holds the GIL, stalling every other
+    thread's Python: done at the end of decoding, not at the start (where it delayed the first frames, and a
+    resumed run paid it again before its first frame)."""
     try:
         import hdbscan  # noqa: F401
     except ImportError:  # the grouping step reports it
