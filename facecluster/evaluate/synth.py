@@ -168,15 +168,10 @@ def synthesize_episode(faces_dir, out_video, out_truth, seconds: float | None = 
 
 def load_truth(path) -> dict:
     """Read and check a truth JSON written by synthesize_episode."""
-    from ..errors import InputError
+    from ..runfolder.documents import bad_file, read_json
 
-    try:
-        with open(path, encoding="utf-8") as fh:
-            truth = json.load(fh)
-    except FileNotFoundError:
-        raise InputError(f"truth file not found: {path}; make one with `facecluster synth`") from None
-    except (OSError, ValueError) as exc:
-        raise InputError(f"cannot read truth file {path} ({exc}); regenerate it with `facecluster synth`") from None
-    if not isinstance(truth, dict) or truth.get("format") != FORMAT or not isinstance(truth.get("frames"), list):
-        raise InputError(f"{path} is not a {FORMAT} truth file; make one with `facecluster synth`")
+    fix = "make it (again) with `facecluster synth`"
+    truth = read_json(Path(path), fix)
+    if truth.get("format") != FORMAT or not isinstance(truth.get("frames"), list):
+        raise bad_file(Path(path), f"is not a {FORMAT} truth file", fix)
     return truth

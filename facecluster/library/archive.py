@@ -167,15 +167,13 @@ def write_identities(archive: Path, doc: dict) -> None:
 
 
 def read_identities(archive: Path) -> dict:
+    from ..runfolder.documents import bad_file, read_json
+
     path = Path(archive) / IDENTITIES_JSON
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"{path} is missing; run `facecluster library cluster {archive}` first") from None
-    except (OSError, ValueError) as exc:
-        raise InputError(f"cannot read {path} ({exc}); run `facecluster library cluster {archive}` again") from None
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT or not isinstance(doc.get("identities"), list):
-        raise InputError(f"{path} is not a {FORMAT} file; run `facecluster library cluster {archive}` again")
+    fix = "run `facecluster library cluster {folder}` (again)"
+    doc = read_json(path, fix)
+    if doc.get("format") != FORMAT or not isinstance(doc.get("identities"), list):
+        raise bad_file(path, f"is not a {FORMAT} file", fix)
     return doc
 
 
