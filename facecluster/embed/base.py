@@ -13,10 +13,10 @@ from ..errors import ConfigError
 from ..models import ResolvedModel
 from ..types import Detections, l2_normalize
 
-# Rows per model call. On one CPU thread, batches beyond 8 are no faster (SFace 43 ms a face at 8 and at 32,
-# EdgeFace-XS 4.1 vs 5.6 ms) while onnxruntime's activations grow with the batch: SFace held 250 MB at 8,
-# 565 MB at 32, 995 MB at 64 (peak RSS of the whole process), so a run's memory no longer depends on how many
-# faces a frame holds.
+# Rows per model call. On one CPU thread, batches beyond 8 are no faster (SFace on onnxruntime 43 ms a face at 8
+# and at 32, on OpenCV's dnn 21 ms at both; EdgeFace-XS 4.1 vs 5.6 ms) while the activations grow with the
+# batch: SFace on onnxruntime held 250 MB at 8, 565 MB at 32, 995 MB at 64 (peak RSS of the whole process), so
+# a run's memory does not depend on how many faces a frame holds.
 MAX_BATCH = 8
 
 
