@@ -21,7 +21,7 @@ import numpy as np
 
 from .errors import ConfigError, DependencyError, ModelError
 from .models import REGISTRY, ResolvedModel
-from .protobuf import emit, field, fields, rewrite, strings
+from .protobuf import field, fields, rewrite, strings
 
 log = logging.getLogger(__name__)
 DEVICES = ("cpu", "cuda", "auto")
@@ -71,8 +71,8 @@ def providers_for(device: str) -> list[str]:
 
 def load_session(model: ResolvedModel, what: str, threads: int = 1, device: str = "cpu", engine: str = "onnxruntime"):
     """InferenceSession for `model` on `device` ("cpu", "cuda" or "auto"); a file onnxruntime cannot load is
-    a ModelError naming it. With engine "opencv" on the CPU: an OpenCVSession (same interface) instead, where
-OpenCV can import the graph.
+        a ModelError naming it. With engine "opencv" on the CPU: an OpenCVSession (same interface) instead, where
+    OpenCV can import the graph.
 
     One thread by default: the pipeline decodes on the other core at the same time, and two inference
     threads per model oversubscribed the 2-core machine (fast profile 3.2x -> 4.9x real time measured)."""
@@ -86,7 +86,7 @@ OpenCV can import the graph.
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.log_severity_level = 3
-    fix = model.load_fix or getattr(REGISTRY.get(model.name), "load_fix", None)
+    fix = _fix_of(model)
     source: str | bytes = str(model.path)
     if fix:
         source = apply_fix(fix, Path(model.path))
@@ -106,6 +106,11 @@ OpenCV can import the graph.
     return session
 
 
+def _fix_of(model: ResolvedModel) -> str | None:
+    """The graph fix a model file needs: its own, or its registry entry's."""
+    return model.load_fix or getattr(REGISTRY.get(model.name), "load_fix", None)
+
+
 def quiet_opencv() -> None:
     """OpenCV's own log at errors only: OpenCV 5 warns on every dnn net that its new graph engine ignores
     targets, which is noise for users."""
@@ -123,7 +128,7 @@ class OpenCVSession:
         import cv2
 
         quiet_opencv()
-        fix = model.load_fix or getattr(REGISTRY.get(model.name), "load_fix", None)
+        fix = _fix_of(model)
         try:
             data = apply_fix(fix, Path(model.path)) if fix else Path(model.path).read_bytes()
             graph = next(p for n, w, p in fields(data) if n == 7 and w == 2)
@@ -142,9 +147,6 @@ class OpenCVSession:
 
     def get_outputs(self):
         return self._outputs
-
-    def get_providers(self):
-        return ["CPUExecutionProvider"]
 
     def run(self, output_names, feeds: dict):
         for name, value in feeds.items():
@@ -179,14 +181,16 @@ def _declared(graph: bytes, number: int) -> list[Declared]:
 # NodeProto.input = 1; TensorProto.name = 8; ValueInfoProto: name = 1, type = 2; TypeProto.tensor_type = 1;
 # TypeProto.Tensor.shape = 2; TensorShapeProto.dim = 1; Dimension: dim_value = 1, dim_param = 2.
 
-def _dynamic_batch(value_info: bytes) -> bytes:
-    """ValueInfoProto with its first dimension turned into the symbolic 'N'."""
+def _symbolic_dims(value_info: bytes, dims: range, prefix: str) -> bytes:
+    """ValueInfoProto with the dimensions at positions `dims` made symbolic ('<prefix><i>')."""
     def shape(payload: bytes) -> bytes:
-        dims = [p for n, w, p in fields(payload) if n == 1 and w == 2]
-        if not dims:
-            return payload
-        first = iter([True])
-        return rewrite(payload, 1, lambda d: emit(2, 2, b"N") if next(first, False) else d)
+        position = iter(range(1 << 30))
+
+        def dim(d: bytes) -> bytes:
+            i = next(position)
+            return field(2, f"{prefix}{i}".encode()) if i in dims else d
+
+        return rewrite(payload, 1, dim)
 
     return rewrite(value_info, 2, lambda t: rewrite(t, 1, lambda tensor: rewrite(tensor, 2, shape)))
 
@@ -205,24 +209,10 @@ def _fix_dangling_inputs(graph: bytes) -> bytes:
         name = (strings(payload, 1) or [""])[0]
         if name in initializers or (name not in consumed and name not in outputs):
             return None
-        return _dynamic_batch(payload)
+        return _symbolic_dims(payload, range(1), "N")
 
     graph = rewrite(graph, 11, graph_input)
-    return rewrite(graph, 12, _dynamic_batch)
-
-
-def _symbolic_dims(value_info: bytes, dims: range, prefix: str) -> bytes:
-    """ValueInfoProto with the dimensions at positions `dims` made symbolic ('<prefix><i>')."""
-    def shape(payload: bytes) -> bytes:
-        position = iter(range(1 << 30))
-
-        def dim(d: bytes) -> bytes:
-            i = next(position)
-            return field(2, f"{prefix}{i}".encode()) if i in dims else d
-
-        return rewrite(payload, 1, dim)
-
-    return rewrite(value_info, 2, lambda t: rewrite(t, 1, lambda tensor: rewrite(tensor, 2, shape)))
+    return rewrite(graph, 12, lambda info: _symbolic_dims(info, range(1), "N"))
 
 
 def _fix_dynamic_size(graph: bytes) -> bytes:

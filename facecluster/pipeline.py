@@ -149,8 +149,7 @@ def run(video, config: Config | None = None, output_dir=None, hook: Hook | None 
                            **({"clothing": backends.clothing.DIM} if backends.clothing else {})}}
         total = int(np.ceil((config.max_seconds or info.duration_s) * config.fps)) if info.duration_s else None
         if folder is None:
-            extracted = extractor.run(VideoReader(video, config.fps, config.shot_threshold, config.max_seconds,
-                                                  threads=_decoder_threads(config)), hook, total)
+            extracted = extractor.run(_video_reader(video, config), hook, total)
             return _finish_in_memory(video, info, config, meta, extracted, started, library)
         with folder.running(), _output_errors(folder.path):
             writer, state = folder.open_checkpoint(fp, meta)
@@ -192,8 +191,7 @@ def run(video, config: Config | None = None, output_dir=None, hook: Hook | None 
 def _extract(extractor, writer, folder, state, previous, video, config, hook, total):
     """Extraction into the checkpoint database, finished (tracks, units, meta) when it ends."""
     extractor.start(writer, folder.checkpoint / THUMBS, state, previous)
-    reader = VideoReader(video, config.fps, config.shot_threshold, config.max_seconds,
-                         resume=state["reader"] if state else None, threads=_decoder_threads(config))
+    reader = _video_reader(video, config, resume=state["reader"] if state else None)
     try:
         extracted = extractor.run(reader, hook, total)
         writer.finish(extracted.table.track_id, extracted.table.unit_id,
@@ -209,12 +207,14 @@ def _extract(extractor, writer, folder, state, previous, video, config, hook, to
     return extracted
 
 
-def _decoder_threads(config: Config) -> int:
-    """One decoder thread when the models run on the CPU: every core has inference work, and one thread decodes
-    with the least CPU (5.8 against 7.7 CPU seconds for a 2-minute 720p clip); FFmpeg's own threads with a GPU."""
+def _video_reader(video: Path, config: Config, resume: dict | None = None) -> VideoReader:
+    """The run's reader. One decoder thread when the models run on the CPU: every core has inference work, and
+    one thread decodes with the least CPU (5.8 against 7.7 CPU seconds for a 2-minute 720p clip); FFmpeg's own
+    threads with a GPU."""
     from .onnx import providers_for
 
-    return 0 if providers_for(config.device)[0] == "CUDAExecutionProvider" else 1
+    threads = 0 if providers_for(config.device)[0] == "CUDAExecutionProvider" else 1
+    return VideoReader(video, config.fps, config.shot_threshold, config.max_seconds, resume=resume, threads=threads)
 
 
 def _stored_extraction(path):

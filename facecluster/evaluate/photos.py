@@ -65,7 +65,6 @@ def _detector(face_model):
     if face_model is None:
         return None
     from ..models import resolve
-
     from ..onnx import quiet_opencv
 
     model = resolve(face_model)

@@ -99,13 +99,12 @@ class FrameStage:
         self.b = backends
         self.config = backends.config
         self.models = backends.frame_models()
-        self.detector = self.models.face_detector
 
     def __call__(self, frame: Frame, resume: dict | None, thumbs: bool) -> FrameWork:
         timings: dict[str, float] = defaultdict(float)
         image = frame.image
         t = time.perf_counter()
-        faces = self.detector.detect(image)
+        faces = self.models.face_detector.detect(image)
         if len(faces) and self.config.min_face_size:
             faces = faces[np.minimum(faces.widths, faces.heights) >= self.config.min_face_size]
         timings["detect"] += time.perf_counter() - t
