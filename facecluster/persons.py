@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .assignment import min_cost_assignment
+
 # a face must have this share of its area inside the person box ...
 MIN_CONTAINMENT = 0.6
 # ... and its centre in the top part of the box: 0.5 accepts head-and-shoulders boxes, where the face is
@@ -54,15 +56,14 @@ def association_scores(face_boxes, person_boxes) -> np.ndarray:
 def associate_faces(face_boxes, person_boxes) -> np.ndarray:
     """Person index for each face, or -1: (F,) int64.
 
-    One-to-one (a person has one face, a face one person), chosen by optimal assignment
-    (scipy linear_sum_assignment maximising the summed association_scores); pairs scoring 0 are dropped.
+    One-to-one (a person has one face, a face one person), chosen by optimal assignment (maximising the
+    summed association_scores; facecluster.assignment, not scipy.optimize, whose import stalled the first
+    frames); pairs scoring 0 are dropped.
     """
-    from scipy.optimize import linear_sum_assignment
-
     scores = association_scores(face_boxes, person_boxes)
     result = np.full(scores.shape[0], -1, np.int64)
     if scores.size:
-        rows, cols = linear_sum_assignment(scores, maximize=True)
+        rows, cols = min_cost_assignment(-scores.astype(np.float64))
         good = scores[rows, cols] > 0
         result[rows[good]] = cols[good]
     return result

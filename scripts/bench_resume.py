@@ -6,7 +6,8 @@ fresh run's time, with the same result.
 
 On a 2-minute 720p synthetic episode (or --video): a fresh `facecluster run` (time T); the same command
 killed with SIGKILL at T/2 (--kill-at) and run again (time R); then R / T, and whether detections.csv and
-people.csv of the resumed run are byte-identical to the fresh run's.
+people.csv of the resumed run are byte-identical to the fresh run's. The CPU seconds (user + system) of
+each run are reported beside the wall times: on a shared machine they vary less.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import argparse
 import filecmp
 import json
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -27,8 +29,14 @@ os.environ.setdefault("FACECLUSTER_MODELS", str(ROOT.parent / "shared" / "models
 CLI = [sys.executable, "-m", "facecluster.cli"]
 
 
-def timed_run(video: Path, outdir: Path, profile: str, kill_at: float | None = None) -> float:
-    started = time.perf_counter()
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed_run(video: Path, outdir: Path, profile: str, kill_at: float | None = None) -> tuple[float, float]:
+    """Wall seconds and CPU seconds (user + system) of one `facecluster run`."""
+    started, cpu = time.perf_counter(), _children_cpu()
     proc = subprocess.Popen(CLI + ["-q", "run", str(video), "-o", str(outdir), "--profile", profile],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     if kill_at is not None:
@@ -38,11 +46,11 @@ def timed_run(video: Path, outdir: Path, profile: str, kill_at: float | None = N
         except subprocess.TimeoutExpired:
             proc.send_signal(signal.SIGKILL)
             proc.wait()
-            return time.perf_counter() - started
+            return time.perf_counter() - started, _children_cpu() - cpu
     _, err = proc.communicate()
     if proc.returncode != 0:
         raise SystemExit(f"run failed: {err.decode()[-2000:]}")
-    return time.perf_counter() - started
+    return time.perf_counter() - started, _children_cpu() - cpu
 
 
 def main() -> None:
@@ -62,15 +70,17 @@ def main() -> None:
                            seconds=120.0, seed=7)
     for name in ("fresh", "resumed"):
         shutil.rmtree(out / name, ignore_errors=True)
-    fresh = timed_run(video, out / "fresh", args.profile)
-    killed = timed_run(video, out / "resumed", args.profile, kill_at=args.kill_at * fresh)
+    fresh, fresh_cpu = timed_run(video, out / "fresh", args.profile)
+    killed, killed_cpu = timed_run(video, out / "resumed", args.profile, kill_at=args.kill_at * fresh)
     state = sorted(p.name for p in (out / "resumed").iterdir()) if (out / "resumed").exists() else []
-    resumed = timed_run(video, out / "resumed", args.profile)
+    resumed, resumed_cpu = timed_run(video, out / "resumed", args.profile)
     manifest = json.loads((out / "resumed" / "manifest.json").read_text())
     same = {name: filecmp.cmp(out / "fresh" / name, out / "resumed" / name, shallow=False)
             for name in ("detections.csv", "people.csv")}
     result = {"video": str(video), "profile": args.profile, "fresh_s": round(fresh, 1), "killed_after_s": round(killed, 1),
               "resumed_s": round(resumed, 1), "ratio": round(resumed / fresh, 3),
+              "cpu_s": {"fresh": round(fresh_cpu, 1), "killed": round(killed_cpu, 1), "resumed": round(resumed_cpu, 1)},
+              "cpu_ratio": round(resumed_cpu / fresh_cpu, 3),
               "frames_already_done": manifest.get("resumed_frames"), "identical": same,
               "folder_after_kill": state, "load_avg": os.getloadavg()}
     (out / "resume.json").write_text(json.dumps(result, indent=2) + "\n")

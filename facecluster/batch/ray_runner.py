@@ -31,7 +31,7 @@ def import_ray():
 
 def default_workers() -> int:
     """One episode per core: each task runs single-threaded (worker.py)."""
-    from ..extract.stages import available_cores
+    from ..extract.frame import available_cores
 
     return available_cores()
 

@@ -11,7 +11,6 @@ continues from its last checkpoint with the same result as an uninterrupted one.
 from __future__ import annotations
 
 import logging
-import os
 import queue
 import threading
 import time
@@ -26,7 +25,7 @@ from ..runfolder import Extraction, ExtractionWriter
 from ..runfolder.layout import THUMB_FOLDERS
 from ..table import RunTable
 from ..track import Tracker, join_tracks
-from .frame import Backends, FrameStage, FrameWork
+from .frame import Backends, FrameStage, FrameWork, worker_count
 
 log = logging.getLogger(__name__)
 CHECKPOINT_S = 0.25  # a checkpoint costs a few ms of SQLite; a kill loses at most this much work plus the frames in flight
@@ -34,21 +33,6 @@ BATCH_FACES = 64  # face chips per embedding call
 BATCH_FRAMES = 2  # frames per embedding call at most: larger batches are no faster (embed.base) and delay checkpoints
 BODY_TRACKS = 1 << 40  # body track ids live apart from face track ids until units are made
 _END = object()
-
-
-def available_cores() -> int:
-    """The cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
-
-
-def default_workers() -> int:
-    """Frame workers beside the decoder and the main thread: one per core. With one worker fewer the workers
-    were the critical path while the main thread waited (fast profile on 2 cores: 15.0 s against 13.7 s for
-    the 2-minute clip; a third worker: 13.1 s and 80 MB more)."""
-    return max(1, available_cores())
 
 
 @dataclass
@@ -81,7 +65,7 @@ class _Chunk:
 class Extractor:
     def __init__(self, config: Config, backends: Backends, workers: int = 0):
         self.config, self.b = config, backends
-        self.workers = workers or config.workers or default_workers()
+        self.workers = worker_count(config, workers)
         face_cut = config.track_max_distance or backends.face_embedder.SAME_PERSON_DISTANCE
         clothing_cut = backends.clothing.SAME_PERSON_DISTANCE if backends.clothing is not None else None
         self.face_tracker = Tracker(face_cut, config.track_iou)
@@ -156,8 +140,6 @@ class Extractor:
                     cond.notify_all()
                 for _ in self.stages:
                     _put(inbox, _END, stop)
-            if not stop.is_set() and not errors:
-                _import_grouping()  # on the decoder's core, idle now, while the last frames are processed
 
         def work(stage: FrameStage):
             while not stop.is_set():
@@ -356,16 +338,6 @@ class Extractor:
         unit_id = join_tracks(track_id, table.frame_index, table.is_face, links) if len(table) else track_id
         table = table.replace(track_id=track_id, unit_id=unit_id)
         return Extracted(table, spaces, frames, reader.totals(), dict(self.timings), self.resumed_frames)
-
-
-def _import_grouping() -> None:
-    """Grouping needs hdbscan, whose import (scikit-learn) takes ~1 s and holds the GIL, stalling every other
-    thread's Python: done at the end of decoding, not at the start (where it delayed the first frames, and a
-    resumed run paid it again before its first frame)."""
-    try:
-        import hdbscan  # noqa: F401
-    except ImportError:  # the grouping step reports it
-        pass
 
 
 def _put(q: queue.Queue, item, stop: threading.Event) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import density
 from .base import ClusteringBackend, GroupingOptions
 from .linkage import constrained_average_linkage
 from .units import Units
@@ -26,11 +27,7 @@ def hdbscan_labels(vectors: np.ndarray, min_cluster_size: int, min_samples: int)
     n = len(vectors)
     if n < max(3, min_cluster_size + 1):
         return np.full(n, -1, np.int64)
-    import hdbscan
-
-    model = hdbscan.HDBSCAN(min_cluster_size=min_cluster_size, min_samples=min(min_samples, n - 1),
-                            metric="euclidean", cluster_selection_method="eom")
-    return model.fit_predict(np.asarray(vectors, np.float64)).astype(np.int64)
+    return density.hdbscan_labels(vectors, min_cluster_size, min(min_samples, n - 1))
 
 
 def fused_matrix(units: Units, idx: np.ndarray, options: GroupingOptions) -> np.ndarray:
@@ -77,10 +74,10 @@ class DenseBackend(ClusteringBackend):
                 j = local.get(v)
                 if j is not None:
                     cl[i, j] = cl[j, i] = True
-        dist = fused_matrix(units, face_units, options)
         fm = units.face_mean(face_units)
         vectors = fm / np.maximum(np.linalg.norm(fm, axis=1, keepdims=True), 1e-12)
-        proposal = hdbscan_labels(vectors, options.min_cluster_size, options.min_samples)
+        proposal = hdbscan_labels(vectors, options.min_cluster_size, options.min_samples)  # before: one n x n at a time
+        dist = fused_matrix(units, face_units, options)
         groups = np.full(n, -1, np.int64)
         next_group = 0
         for label in np.unique(proposal[proposal >= 0]):
