@@ -54,6 +54,7 @@ class FaceEmbedderOptions:
     models_dir: str = ""
     device: str = "cpu"
     threads: int = 1
+    processes: int = 0            # helper processes for an embedder whose bindings keep the GIL (dlib); 0-1: none
 
 
 @dataclass(frozen=True)

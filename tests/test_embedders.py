@@ -160,6 +160,72 @@ def test_dlib_chips_and_batch_match_embed(two_frames):
                                np.concatenate([emb.embed(f, d) for f, d in zip(frames, dets)]), atol=1e-5)
 
 
+def test_dlib_in_helper_processes_gives_the_same_vectors_and_stops_cleanly(two_frames):
+    """dlib keeps the GIL while it computes: a run's descriptors come from helper processes (split between
+    them in order), equal to in-process ones; closing ends the helpers, and a helper that died is one
+    ModelError, not a hang or a traceback."""
+    import os
+    import signal
+
+    from facecluster.errors import ModelError
+
+    frames, dets = two_frames
+    here = embedder("dlib")
+    chips = np.concatenate([here.chips(f, d) for f, d in zip(frames, dets)])
+    away = registry.create("face-embedder", "dlib", FaceEmbedderOptions(processes=2))
+    assert here.helpers is None and away.helpers is not None
+    np.testing.assert_allclose(away.embed_chips(chips), here.embed_chips(chips), atol=1e-6)
+    np.testing.assert_allclose(away.embed_chips(chips[:1]), here.embed_chips(chips[:1]), atol=1e-6)
+    pids = list(away.helpers._pool._processes)
+    assert len(pids) == 2
+    away.helpers.close()
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    broken = registry.create("face-embedder", "dlib", FaceEmbedderOptions(processes=2))
+    broken.embed_chips(chips[:2])
+    os.kill(next(iter(broken.helpers._pool._processes)), signal.SIGKILL)
+    with pytest.raises(ModelError, match="helper process computing dlib face descriptors stopped"):
+        broken.embed_chips(chips)
+
+
+HELPERS_OF_A_KILLED_RUN = """
+import numpy as np
+from facecluster import registry
+from facecluster.registry import FaceEmbedderOptions
+e = registry.create("face-embedder", "dlib", FaceEmbedderOptions(processes=2))
+e.embed_chips(np.zeros((2, 150, 150, 3), np.uint8))
+print(" ".join(str(p) for p in e.helpers._pool._processes), flush=True)
+__import__("time").sleep(120)
+"""
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(")")[-1].split()[0] != "Z"  # a zombie has ended
+    except FileNotFoundError:
+        return False
+
+
+def test_dlib_helpers_end_when_their_run_is_killed_outright():
+    """SIGKILL (or the OOM killer) gives the parent no chance to end its helpers; they end by themselves."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    run = subprocess.Popen([sys.executable, "-c", HELPERS_OF_A_KILLED_RUN], stdout=subprocess.PIPE, text=True)
+    pids = [int(p) for p in run.stdout.readline().split()]
+    assert len(pids) == 2 and all(_running(p) for p in pids)
+    run.send_signal(signal.SIGKILL)
+    run.wait()
+    deadline = time.monotonic() + 10
+    while any(_running(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_running(p) for p in pids)
+
+
 def test_flip_is_the_mean_of_the_face_and_its_mirror(glint_chips):
     chips = glint_chips[0][:3]
     plain = embedder("edgeface", "edgeface-xs", flip=False)
