@@ -8,7 +8,6 @@ import dataclasses
 import os
 import time
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import cv2
@@ -32,27 +31,14 @@ class Backends:
     config: Config
     face_embedder: object
     clothing: object | None
-    prebuilt: list = field(default_factory=list)  # FrameModels built with the embedders, taken by the workers
 
     @classmethod
-    def build(cls, config: Config, frame_workers: int = 0, embed_processes: int = 0) -> "Backends":
-        """The embedders and `frame_workers` sets of frame models, loaded side by side on threads: loading
-        (file hashes, graph parsing, session set-up) mostly runs outside the GIL, and a run's start is
-        where a resumed run loses most of its time (fast profile, 2 workers: median 0.29 s one after the
-        other, 0.25 s side by side). Errors are raised in the order a sequential build meets them.
-        `embed_processes`: helper processes for a face embedder that keeps the GIL (dlib)."""
-        with ThreadPoolExecutor(max_workers=available_cores()) as pool:
-            face = pool.submit(_make, "face-embedder", config.face_embedder, config,
-                               {"processes": embed_processes})
-            clothing = pool.submit(_make, "clothing-embedder", config.clothing_embedder, config)
-            frames = [pool.submit(cls._frame_models, config) for _ in range(frame_workers)]
-            built = cls(config, face.result(), clothing.result())
-            built.prebuilt = [f.result() for f in frames]
-        return built
-
-    def take_frame_models(self) -> "FrameModels":
-        """A worker's own frame models: one built with the embedders, else a new set."""
-        return self.prebuilt.pop() if self.prebuilt else self.frame_models()
+    def build(cls, config: Config, embed_processes: int = 0) -> "Backends":
+        """The embedders; `embed_processes`: helper processes for a face embedder that keeps the GIL (dlib).
+        Models are loaded one after the other: loading them side by side on threads saved 0.04 s and once
+        crashed the process inside a native library ("double free or corruption")."""
+        return cls(config, _make("face-embedder", config.face_embedder, config, {"processes": embed_processes}),
+                   _make("clothing-embedder", config.clothing_embedder, config))
 
     def frame_models(self) -> "FrameModels":
         return self._frame_models(self.config)
@@ -143,7 +129,7 @@ class FrameStage:
     def __init__(self, backends: Backends):
         self.b = backends
         self.config = backends.config
-        self.models = backends.take_frame_models()
+        self.models = backends.frame_models()
 
     def __call__(self, frame: Frame, resume: dict | None, thumbs: bool) -> FrameWork:
         timings: dict[str, float] = defaultdict(float)
