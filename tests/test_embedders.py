@@ -176,7 +176,7 @@ def test_dlib_in_helper_processes_gives_the_same_vectors_and_stops_cleanly(two_f
     assert here.helpers is None and away.helpers is not None
     np.testing.assert_allclose(away.embed_chips(chips), here.embed_chips(chips), atol=1e-6)
     np.testing.assert_allclose(away.embed_chips(chips[:1]), here.embed_chips(chips[:1]), atol=1e-6)
-    pids = list(away.helpers._pool._processes)
+    pids = [p.pid for p in away.helpers._procs]
     assert len(pids) == 2
     away.helpers.close()
     for pid in pids:
@@ -184,7 +184,7 @@ def test_dlib_in_helper_processes_gives_the_same_vectors_and_stops_cleanly(two_f
             os.kill(pid, 0)
     broken = registry.create("face-embedder", "dlib", FaceEmbedderOptions(processes=2))
     broken.embed_chips(chips[:2])
-    os.kill(next(iter(broken.helpers._pool._processes)), signal.SIGKILL)
+    os.kill(broken.helpers._procs[0].pid, signal.SIGKILL)
     with pytest.raises(ModelError, match="helper process computing dlib face descriptors stopped"):
         broken.embed_chips(chips)
 
@@ -195,7 +195,7 @@ from facecluster import registry
 from facecluster.registry import FaceEmbedderOptions
 e = registry.create("face-embedder", "dlib", FaceEmbedderOptions(processes=2))
 e.embed_chips(np.zeros((2, 150, 150, 3), np.uint8))
-print(" ".join(str(p) for p in e.helpers._pool._processes), flush=True)
+print(" ".join(str(p.pid) for p in e.helpers._procs), flush=True)
 __import__("time").sleep(120)
 """
 

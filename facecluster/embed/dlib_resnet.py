@@ -70,7 +70,8 @@ class DlibResnetEmbedder(FaceEmbedder):
         if options.processes > 1:
             from .helpers import HelperProcesses
 
-            self.helpers = HelperProcesses(options.processes, _load, (str(model.path),), "dlib face descriptors")
+            self.helpers = HelperProcesses(options.processes, __name__, "_load", "_descriptors", [str(model.path)],
+                                           "dlib face descriptors")
 
     def chips(self, image: np.ndarray, detections: Detections) -> np.ndarray:
         """dlib's own 150x150 chips (its 5-point predictor on each box, padding 0.25), BGR."""
@@ -85,5 +86,5 @@ class DlibResnetEmbedder(FaceEmbedder):
 
     def _vectors(self, chips: np.ndarray) -> np.ndarray:
         if self.helpers is not None:
-            return self.helpers.map(_descriptors, chips)
+            return self.helpers.map(chips)
         return _descriptors(self.facerec, chips)

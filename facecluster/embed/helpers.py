@@ -2,75 +2,106 @@
 
 dlib's ResNet keeps it for ~120 ms a face: in one process the frame workers and the decoder stalled
 behind every embedding call (builtin profile, 2-minute clip: 44 s wall, 60 of the 88 CPU-seconds two
-cores offer). The helpers are spawned, never forked (the run has threads), load the model once, ignore
-the terminal's signals (the parent handles them and ends its helpers), end by themselves when the parent
-is gone, and a call's items are split between them in order.
+cores offer). Each helper is `python -m facecluster.embed.helpers` with pipes for stdin and stdout (not
+multiprocessing: its spawn re-runs the caller's main script, which breaks scripts without a __main__
+guard). A helper loads the model once, answers arrays with arrays, ignores the terminal's Ctrl-C and
+hang-up (the parent handles them and ends its helpers) and ends when its stdin closes, which includes
+the parent being killed outright. A call's items are split between the helpers in order.
 """
 
 from __future__ import annotations
 
-import multiprocessing
+import importlib
+import io
+import json
 import os
 import signal
-import threading
-import time
+import struct
+import subprocess
+import sys
 import weakref
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
-from typing import Callable
 
 import numpy as np
 
 from ..errors import ModelError
 
-_model = None  # in a helper: what `load` returned
+_LENGTH = struct.Struct("<Q")
 
 
-def _start(load: Callable, args: tuple) -> None:
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, signal.SIG_IGN)
-    threading.Thread(target=_end_with_parent, args=(os.getppid(),), daemon=True).start()
-    global _model
-    _model = load(*args)
+def _send(stream, array: np.ndarray) -> None:
+    buf = io.BytesIO()
+    np.save(buf, np.ascontiguousarray(array), allow_pickle=False)
+    data = buf.getvalue()
+    stream.write(_LENGTH.pack(len(data)) + data)
+    stream.flush()
 
 
-def _end_with_parent(parent: int) -> None:
-    """A parent killed outright (SIGKILL, out of memory) never closes the helpers' queue: each helper holds
-    the queue's write end itself, so it would wait forever."""
-    while os.getppid() == parent:
-        time.sleep(0.5)
-    os._exit(0)
-
-
-def _ready() -> bool:
-    return True
-
-
-def _call(fn: Callable, items: np.ndarray) -> np.ndarray:
-    return fn(_model, items)
+def _receive(stream) -> np.ndarray | None:
+    head = stream.read(_LENGTH.size)
+    if len(head) < _LENGTH.size:
+        return None
+    (size,) = _LENGTH.unpack(head)
+    data = stream.read(size)
+    if len(data) < size:
+        return None
+    return np.load(io.BytesIO(data), allow_pickle=False)
 
 
 class HelperProcesses:
-    """`processes` helpers, each holding load(*args); map(fn, items) = concatenated fn(model, part)."""
+    """`processes` helpers, each holding module.load(*args); map(items) = concatenated module.fn(model, part)."""
 
-    def __init__(self, processes: int, load: Callable, args: tuple, what: str):
-        self.processes, self.what = processes, what
-        self._pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"),
-                                         initializer=_start, initargs=(load, args))
-        self._closer = weakref.finalize(self, self._pool.shutdown, wait=False, cancel_futures=True)
-        for _ in range(processes):  # start them now, beside the rest of the run's start-up
-            self._pool.submit(_ready)
+    def __init__(self, processes: int, module: str, load: str, fn: str, args: list, what: str):
+        self.what = what
+        command = [sys.executable, "-m", __name__, module, load, fn, json.dumps(args)]
+        self._procs = [subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+                       for _ in range(processes)]
+        self._closer = weakref.finalize(self, _end, self._procs)
 
-    def map(self, fn: Callable, items: np.ndarray) -> np.ndarray:
-        parts = [p for p in np.array_split(items, min(self.processes, max(len(items), 1))) if len(p)]
+    def map(self, items: np.ndarray) -> np.ndarray:
+        parts = [p for p in np.array_split(items, min(len(self._procs), max(len(items), 1))) if len(p)]
         try:
-            futures = [self._pool.submit(_call, fn, p) for p in parts]
-            return np.concatenate([f.result() for f in futures])
-        except BrokenProcessPool:
+            for proc, part in zip(self._procs, parts):
+                _send(proc.stdin, part)
+            results = [_receive(proc.stdout) for proc, _ in zip(self._procs, parts)]
+        except (BrokenPipeError, OSError, ValueError):
+            results = [None]
+        if any(r is None for r in results):
             raise ModelError(f"a helper process computing {self.what} stopped (out of memory?); run the "
-                             f"command again") from None
+                             f"command again")
+        return np.concatenate(results)
 
     def close(self) -> None:
-        """End the helpers and wait for them (dropping the object ends them without waiting)."""
-        self._closer.detach()
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        """End the helpers and wait for them (dropping the object does the same)."""
+        self._closer()
+
+
+def _end(procs: list[subprocess.Popen]) -> None:
+    for proc in procs:
+        try:
+            proc.stdin.close()  # the helper's signal to end
+        except OSError:
+            pass
+    for proc in procs:
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+
+
+def main(argv: list[str]) -> None:
+    for sig in (signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)
+    module_name, load, fn, args = argv
+    source, sink = sys.stdin.buffer, os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # anything the imports or the model print goes to stderr, not into the answers
+    module = importlib.import_module(module_name)
+    model = getattr(module, load)(*json.loads(args))
+    call = getattr(module, fn)
+    while (items := _receive(source)) is not None:
+        _send(sink, call(model, items))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
