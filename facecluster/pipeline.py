@@ -25,7 +25,7 @@ from . import __version__
 from .config import Config, option_table
 from .errors import InputError
 from .errors import OutputError
-from .extract import Backends, Extractor, available_cores
+from .extract import Backends, Extractor, worker_count
 from .people import summarize_people
 from .results.state import Regrouped, analysed_seconds, regroup, result_set
 from .runfolder import Extraction, RunFolder, read_extraction
@@ -128,7 +128,7 @@ def run(video, config: Config | None = None, output_dir=None, hook: Hook | None 
     folder = RunFolder(output_dir) if output_dir is not None else None
     info = probe(video)
     with _single_threaded_opencv():
-        backends = Backends.build(config, embed_processes=available_cores())
+        backends = Backends.build(config, embed_processes=worker_count(config))
         extractor = Extractor(config, backends)
         if folder is not None:  # after the video and the models are found: a failed start leaves no new folder
             folder.prepare_for_run()

@@ -3,7 +3,7 @@ so it works behind any face detector, and embeds dlib's 150x150 aligned face chi
 
 Cost: ~75-120 ms per face on this machine whatever the batching (dlib-bin has no BLAS), with the GIL held;
 it dominates the builtin profile's run time. A run computes the descriptors in helper processes (one per
-core, embed/helpers.py): the builtin profile on the 2-minute clip took 34 s instead of 44.
+frame worker, embed/helpers.py): the builtin profile on the 2-minute clip took 27-29 s instead of 44.
 
 Boxes from YuNet/SCRFD give the same vectors as dlib's own HOG boxes (median cosine distance 0.002, max
 0.02 over 178 faces), so the predictor-on-any-box design holds.

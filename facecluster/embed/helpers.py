@@ -63,7 +63,7 @@ class HelperProcesses:
             for proc, part in zip(self._procs, parts):
                 _send(proc.stdin, part)
             results = [_receive(proc.stdout) for proc, _ in zip(self._procs, parts)]
-        except (BrokenPipeError, OSError, ValueError):
+        except (OSError, ValueError):  # a pipe closed by a helper that died
             results = [None]
         if any(r is None for r in results):
             raise ModelError(f"a helper process computing {self.what} stopped (out of memory?); run the "

@@ -4,11 +4,10 @@ thumbnails), so the frame can be dropped right after; the model calls that can b
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
@@ -34,17 +33,15 @@ class Backends:
 
     @classmethod
     def build(cls, config: Config, embed_processes: int = 0) -> "Backends":
-        """The embedders; `embed_processes`: helper processes for a face embedder that keeps the GIL (dlib).
+        """The embedders; `embed_processes`: helper processes for a face embedder that keeps the GIL (dlib), one
+        per frame worker (a batch task runs one worker and gets none: its episodes already fill the cores).
         Models are loaded one after the other: loading them side by side on threads saved 0.04 s and once
         crashed the process inside a native library ("double free or corruption")."""
         return cls(config, _make("face-embedder", config.face_embedder, config, {"processes": embed_processes}),
                    _make("clothing-embedder", config.clothing_embedder, config))
 
     def frame_models(self) -> "FrameModels":
-        return self._frame_models(self.config)
-
-    @staticmethod
-    def _frame_models(c: Config) -> "FrameModels":
+        c = self.config
         return FrameModels(_make("face-detector", c.face_detector, c), _make("body-detector", c.body_detector, c),
                            _make("upscaler", "superres" if c.upscale else "", c))
 
@@ -92,7 +89,7 @@ def _make(kind: str, name: str, config: Config, extra: dict | None = None):
     if not name:
         return None
     options = registry.options_for(kind, config)
-    return registry.create(kind, name, dataclasses.replace(options, **extra) if extra else options)
+    return registry.create(kind, name, replace(options, **extra) if extra else options)
 
 
 @dataclass

@@ -76,7 +76,8 @@ class DenseBackend(ClusteringBackend):
                     cl[i, j] = cl[j, i] = True
         fm = units.face_mean(face_units)
         vectors = fm / np.maximum(np.linalg.norm(fm, axis=1, keepdims=True), 1e-12)
-        proposal = hdbscan_labels(vectors, options.min_cluster_size, options.min_samples)  # before: one n x n at a time
+        # HDBSCAN's distance matrix is freed before the fused one is made: one n x n matrix at a time
+        proposal = hdbscan_labels(vectors, options.min_cluster_size, options.min_samples)
         dist = fused_matrix(units, face_units, options)
         groups = np.full(n, -1, np.int64)
         next_group = 0

@@ -3,9 +3,9 @@ vectors, excess-of-mass cluster selection, no single cluster, labels only.
 
 The steps and their tie rules follow the hdbscan package's path for vectors of more than 60 dimensions
 (core distances, Prim's minimum spanning tree of mutual reachability, single linkage, condensed tree,
-stability, EOM), so the labels are the package's (tests compare them on real and random vectors). It lives
-here because importing the package (scikit-learn, scipy.stats) took 1-2 s holding the GIL in every run and
-every `recluster`, more than the clustering itself.
+stability, EOM), so the labels are the package's (tests/test_density.py compares them on random vectors
+with ties). It lives here because importing the package (scikit-learn, scipy.stats) took 1-2 s holding the
+GIL in every run and every `recluster`, more than the clustering itself.
 """
 
 from __future__ import annotations
