@@ -27,7 +27,7 @@ def hdbscan_labels(vectors: np.ndarray, min_cluster_size: int, min_samples: int)
     n = len(vectors)
     if n < max(3, min_cluster_size + 1):
         return np.full(n, -1, np.int64)
-    return density.hdbscan_labels(vectors, min_cluster_size, min(min_samples, n - 1))
+    return density.hdbscan_labels(vectors, min_cluster_size, min_samples)
 
 
 def fused_matrix(units: Units, idx: np.ndarray, options: GroupingOptions) -> np.ndarray:

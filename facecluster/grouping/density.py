@@ -24,7 +24,7 @@ def hdbscan_labels(vectors: np.ndarray, min_cluster_size: int, min_samples: int)
         raise ValueError("min_cluster_size must be at least 2 and min_samples at least 1")
     if n < 2:
         return np.full(n, -1, np.int64)
-    k = max(1, min(n - 1, min_samples))
+    k = min(n - 1, min_samples)  # as the package: at most every other point
     dist = _distance_matrix(x)
     core = np.empty(n)
     for start in range(0, n, _BLOCK):
