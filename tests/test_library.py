@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import os
 from pathlib import Path
 from types import SimpleNamespace
@@ -102,6 +103,36 @@ def test_recognition_sure_unsure_stranger_and_user_names(lib):
     assert 4 not in matches
 
 
+def test_people_the_library_names_alike_are_joined_unless_they_share_a_frame(lib):
+    from facecluster.library import join_recognised
+
+    sure = BANDS.sure + 0.05
+    looks = {  # cluster: (mean face, frames it is seen in)
+        0: (towards(axis(0), axis(7), sure + 0.02), [0, 1, 2]),  # Ada
+        1: (towards(axis(0), axis(8), sure), [5, 6]),  # Ada again, later: the grouping split her
+        2: (towards(axis(0), axis(9), sure), [1, 7]),  # like Ada too, but beside cluster 0 in frame 1
+        3: (towards(axis(0), axis(10), (BANDS.sure + BANDS.unsure) / 2), [9]),  # only maybe Ada
+        4: (towards(axis(2), axis(11), sure), [5]),  # Grace, once: nothing to join
+    }
+    rng = np.random.default_rng(0)
+    vectors, units, frames = [], [], []
+    for c, (v, seen) in looks.items():
+        for f in seen:
+            vectors.append(unit(v + 1e-4 * rng.standard_normal(DIM)))
+            units.append(c)
+            frames.append(f)
+    extraction = SimpleNamespace(faces=(np.arange(len(vectors)), np.array(vectors, np.float32)), meta={"face_prior": 0.64},
+                                 table=SimpleNamespace(unit_id=np.array(units, np.int64), frame_index=np.array(frames)))
+    base = np.array([0, 1, 2, 3, 4, -1], np.int64)  # unit 5: nobody
+    joined, joins = join_recognised(lib, extraction, base)
+    assert joined.tolist() == [0, 0, 2, 3, 4, -1]
+    assert joins == [{"name": "Ada", "people": [0, 1]}]
+    assert base.tolist() == [0, 1, 2, 3, 4, -1]  # the clustering given is left as it was
+    # nothing the library is sure of twice: nothing joined
+    alone = np.array([0, -1, -1, 3, 4, -1], np.int64)
+    assert join_recognised(lib, extraction, alone)[0].tolist() == alone.tolist()
+
+
 def test_library_never_mixes_embedders(lib, tmp_path):
     other = {**EMBEDDER, "sha256": "b" * 64}
     with pytest.raises(ConfigError, match="different embedders"):
@@ -174,7 +205,7 @@ def archive(tmp_path_factory):
 
 
 @needs_media
-def test_run_with_library_names_known_people_and_never_a_stranger(archive):
+def test_run_with_library_names_known_people_and_never_a_stranger(archive, caplog):
     from facecluster.library.truth import person_identities
 
     lib = archive / "people.fclib"
@@ -201,6 +232,24 @@ def test_run_with_library_names_known_people_and_never_a_stranger(archive):
     strangers = [p for p in people if who.get(p["id"], {}).get("identity") in STRANGER]
     assert strangers and not any(p.get("name") for p in strangers)
     assert "from library" in (out / "report.html").read_text()
+    assert isinstance(json.loads((out / "people.json").read_text())["grouping"]["library"]["joined"], list)
+
+    # the same episode processed before the library existed gets the same names from `recluster --library`
+    plain = archive / "archive" / "episode2-plain"
+    assert runner.invoke(main, ["-q", "run", str(archive / "episode2.mp4"), "-o", str(plain), *CLI]).exit_code == 0
+    assert not any(p.get("name") for p in json.loads((plain / "people.json").read_text())["people"])
+    res = runner.invoke(main, ["recluster", str(plain), "--library", str(lib)])
+    assert res.exit_code == 0, res.output
+    again = json.loads((plain / "people.json").read_text())["people"]
+    assert {(p["id"], p["name"]) for p in again if p.get("name")} == {(p["id"], p["name"]) for p in from_library}
+    assert "(library " in res.output
+    res = runner.invoke(main, ["recluster", str(plain), "--library", str(archive / "missing.fclib")])
+    assert res.exit_code == 2 and "does not exist" in res.output
+    from facecluster.results import recluster
+
+    with caplog.at_level(logging.WARNING, logger="facecluster"):
+        recluster(plain)  # without the library its names go: said, not silent
+    assert "named by the library" in caplog.text
 
     # a library tied to MobileFaceNet refuses a run with another embedder, before decoding anything
     res = runner.invoke(main, ["-q", "run", str(archive / "episode2.mp4"), "-o", str(archive / "other"), "--library",

@@ -20,6 +20,10 @@ OUTDIR = click.argument("outdir", type=click.Path(file_okay=False, path_type=Pat
 
 def _person_line(p: dict) -> str:
     name = f" {p['name']!r}" if p.get("name") else ""
+    if p.get("library_similarity") is not None:
+        name += f" (library {p['library_similarity']:.2f})"
+    elif p.get("library_suggestion"):
+        name += f" (maybe {p['library_suggestion']['name']!r}, {p['library_suggestion']['similarity']:.2f})"
     bodies = f" + {plural(p['bodies'], 'body', 'bodies')}" if p.get("bodies") else ""
     return (f"  person {p['id']:>3}{name}: {p['faces']:>5} {noun(p['faces'], 'face')}{bodies} in "
             f"{plural(len(p['units']), 'unit')}, "
@@ -34,17 +38,21 @@ def _echo_people(people: list[dict]) -> None:
 @click.command("recluster")
 @OUTDIR
 @config_options(scopes=("group",))
-def recluster_cmd(outdir, **options):
+@click.option("--library", "library_path", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
+              help="People library (`facecluster library`): name the people it recognises, as `run --library` "
+                   "does, without the video.")
+def recluster_cmd(outdir, library_path, **options):
     """Group the faces (and bodies) stored in OUTDIR again with new clustering options, without the video.
 
     Only clustering options apply (--cluster-distance: smaller = stricter, --min-cluster-size,
     --min-samples, --min-person-detections, --clothing-weight, --clothing-window-s,
     --max-thumbs-per-person). Names, merges and splits made with label/merge/split are re-applied.
-    All outputs in OUTDIR are rewritten."""
+    With --library, the people a library recognises are named (e.g. episodes processed before the
+    library knew anyone). All outputs in OUTDIR are rewritten."""
     from ..results import recluster
 
     started = time.perf_counter()
-    people = recluster(outdir, overrides_from(options))
+    people = recluster(outdir, overrides_from(options), library=library_path)
     took = time.perf_counter() - started
     click.echo(f"{plural(len(people), 'person', 'people')} in {took:.2f} s -> {outdir / 'report.html'}")
     _echo_people(people)

@@ -10,10 +10,10 @@ prototypes (what is kept of a person), embedder (which model made the vectors; m
 recognise (naming a run's people, sure/unsure bands), archive (archive-wide identities of unnamed people).
 """
 
-from .recognise import Bands, annotate, bands, name_people, recognise
+from .recognise import Bands, annotate, bands, join_recognised, name_people, recognise
 from .store import Library
 
-__all__ = ["Bands", "Library", "annotate", "bands", "name_people", "open_library", "recognise"]
+__all__ = ["Bands", "Library", "annotate", "bands", "join_recognised", "name_people", "open_library", "recognise"]
 
 
 def open_library(path, readonly: bool = True) -> Library:

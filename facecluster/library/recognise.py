@@ -6,6 +6,10 @@ person and per run, with two bands:
 - unsure <= similarity < sure: only suggested (library_suggestion), the person stays unnamed;
 - below unsure: nothing.
 
+Before naming, people the library surely recognises as the same library person and who never share a
+frame are one person the grouping split (a new look, a long gap): they are joined in the clustering, under
+the user's corrections (join_recognised).
+
 Both bands are fractions of the embedder's same-person distance (the cut grouping uses), so one calibration
 serves every embedder. The factors were chosen on synthetic episodes built from face sets that the
 benchmark does not score (glint_celebs22, yywbxgl_video_faces; scripts/bench_archive.py calibrate);
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections import defaultdict
 
 import numpy as np
 
@@ -92,9 +97,46 @@ def recognise(library, extraction, unit_person: np.ndarray, taken: dict[int, str
     return out
 
 
-def name_people(library, extraction, regrouped):
+def join_recognised(library, extraction, base: np.ndarray) -> tuple[np.ndarray, list[dict]]:
+    """The clustering `base` (cluster per unit, -1 nobody) with the clusters joined that the library surely
+    names as the same library person (their best match, in the sure band, enough faces) and that share no
+    frame; returns (joined clustering, [{"name", "people": cluster ids joined, best first}])."""
+    owners, _, names = library.vectors(SCOPE)
+    if not len(owners) or not (base >= 0).any():
+        return base, []
+    b = bands(library, extraction.meta.get("face_prior"))
+    pids, means, faces = person_means(extraction, base)
+    alike: dict[int, list[tuple[float, int]]] = defaultdict(list)
+    for pid, n, cands in zip(pids.tolist(), faces.tolist(), library.best_people(means, k=1, scope=SCOPE)):
+        if cands and cands[0][1] >= b.sure and n >= MIN_FACES:
+            alike[cands[0][0]].append((cands[0][1], pid))
+    if all(len(found) < 2 for found in alike.values()):
+        return base, []
+    table = extraction.table
+    cluster = np.where(table.unit_id >= 0, base[np.maximum(table.unit_id, 0)], -1)
+    frames = {int(c): set(table.frame_index[cluster == c].tolist()) for c in np.unique(cluster[cluster >= 0])}
+    joined, joins = base.copy(), []
+    for lib_id, found in sorted(alike.items()):
+        if len(found) < 2:
+            continue
+        found.sort(key=lambda x: (-x[0], x[1]))
+        keep = found[0][1]
+        seen, group = set(frames.get(keep, ())), [keep]
+        for _, pid in found[1:]:
+            # two people in one frame are two people, whatever the library says
+            if seen.isdisjoint(frames.get(pid, ())):
+                joined[base == pid] = keep
+                seen |= frames.get(pid, set())
+                group.append(pid)
+        if len(group) > 1:
+            joins.append({"name": names[lib_id], "people": group})
+    return joined, joins
+
+
+def name_people(library, extraction, regrouped, joins: list[dict] | None = None):
     """A Regrouped with the library's sure names added (source "library") and every match recorded in
-    info["library"] (people.json "grouping", read back by `annotate`)."""
+    info["library"] (people.json "grouping", read back by `annotate`); `joins`: what join_recognised
+    joined, recorded beside them."""
     library.check_embedder(emb.of_run(extraction.meta, "this run"), "this run")
     matches = recognise(library, extraction, regrouped.unit_person, regrouped.names)
     names, sources = dict(regrouped.names), dict(regrouped.name_sources)
@@ -106,9 +148,10 @@ def name_people(library, extraction, regrouped):
         "path": str(library.path), "sure_similarity": b.sure, "unsure_similarity": b.unsure,
         "named": sum(m["band"] == "sure" for m in matches.values()),
         "suggested": sum(m["band"] == "unsure" for m in matches.values()),
+        "joined": [{"name": j["name"], "clusters": len(j["people"])} for j in joins or []],
         "people": {str(pid): m for pid, m in sorted(matches.items())}}}
-    log.info("people library %s: %d named, %d suggested", library.path, info["library"]["named"],
-             info["library"]["suggested"])
+    log.info("people library %s: %d named, %d suggested, %d people joined from split parts", library.path,
+             info["library"]["named"], info["library"]["suggested"], len(joins or []))
     return dataclasses.replace(regrouped, names=names, name_sources=sources, info=info)
 
 

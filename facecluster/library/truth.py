@@ -36,19 +36,20 @@ def person_identities(outdir, truth_json, iou: float = 0.5) -> dict[int, dict]:
     return out
 
 
-def label_from_truth(outdir, truth_json, identities: set[str] | None = None) -> dict[int, str]:
+def label_from_truth(outdir, truth_json, identities: set[str] | None = None, every: bool = False) -> dict[int, str]:
     """Name the clearly seen people of a run after their truth identity (only `identities`, when given),
-    through the same edit a user makes (results.edit_ops.label). One person per identity: the one with
-    most faces. Returns {person id: name} as labelled."""
+    through the same edit a user makes (results.edit_ops.label). One person per identity, the one with
+    most faces; with `every`, each clearly seen person (a user naming the cast names both parts of a person
+    the grouping split). Returns {person id: name} as labelled."""
     from ..results.edit_ops import label
 
-    best: dict[str, tuple[int, int]] = {}
+    chosen: dict[str, list[tuple[int, int]]] = {}
     for person, info in person_identities(outdir, truth_json).items():
         if info["clear"] and (identities is None or info["identity"] in identities):
-            if info["identity"] not in best or info["faces"] > best[info["identity"]][1]:
-                best[info["identity"]] = (person, info["faces"])
-    named = {}
-    for identity, (person, _) in sorted(best.items(), key=lambda kv: kv[1][0]):
-        label(outdir, person, identity)
-        named[person] = identity
-    return named
+            chosen.setdefault(info["identity"], []).append((info["faces"], person))
+    todo = sorted(person for found in chosen.values()
+                  for _, person in (found if every else [max(found, key=lambda fp: (fp[0], -fp[1]))]))
+    who = {person: identity for identity, found in chosen.items() for _, person in found}
+    for person in todo:
+        label(outdir, person, who[person])
+    return {person: who[person] for person in todo}

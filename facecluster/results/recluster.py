@@ -31,10 +31,17 @@ def check_overrides(overrides: dict | None) -> dict:
     return overrides
 
 
-def recluster(folder, overrides: dict | None = None) -> list[dict]:
+def recluster(folder, overrides: dict | None = None, library=None) -> list[dict]:
     """Re-group OUTDIR with `overrides` on top of the grouping options last used, re-apply the edits log,
-    rewrite every result file; returns the new people."""
+    rewrite every result file; returns the new people. With a people `library` (a path or an open
+    facecluster.library.Library), the people it recognises are named as `run --library` names them, so an
+    episode processed before the library knew anyone is named without its video."""
     overrides = check_overrides(overrides)
+    if library is not None and not hasattr(library, "vectors"):
+        from ..library import Library
+
+        with Library.open(library, readonly=True) as opened:
+            return recluster(folder, overrides, opened)
     rf = RunFolder(folder)
     started = time.perf_counter()
     with rf.writing():
@@ -43,11 +50,15 @@ def recluster(folder, overrides: dict | None = None) -> list[dict]:
         if changed:
             log.info("rewriting %s, changed since facecluster wrote them", ", ".join(changed))
         config = effective_config(stored.extraction, stored.manifest, overrides)
-        regrouped = regroup(stored.extraction, config, stored.edits)
+        named_by = ((stored.manifest or {}).get("grouping") or {}).get("library") or {}
+        if library is None and named_by.get("named"):
+            log.warning("%s had %d people named by the library %s; without --library their names are not given "
+                        "again", folder, named_by["named"], named_by.get("path"))
+        regrouped = regroup(stored.extraction, config, stored.edits, library=library)
         took = round(time.perf_counter() - started, 3)
-        results = result_set(stored.extraction, config, regrouped, stored.manifest, rf.path, None,
-                             action={"op": "recluster", "overrides": overrides, "corrections": len(stored.edits),
-                                     "seconds": took})
+        action = {"op": "recluster", "overrides": overrides, "corrections": len(stored.edits), "seconds": took,
+                  **({"library": str(library.path)} if library is not None else {})}
+        results = result_set(stored.extraction, config, regrouped, stored.manifest, rf.path, None, action=action)
         rf.commit(results)
     log.info("recluster %s: %d people in %.2f s", folder, len(results.people), time.perf_counter() - started)
     return results.people

@@ -86,17 +86,23 @@ def regroup(extraction: Extraction, config: Config, edits: list[dict], library=N
     """Cluster the units, then apply the user's corrections on top. Corrections are applied to the
     clustering, not inside it, so each one does exactly what it says, undo restores what was there, and
     every command (run, recluster, an edit) lands on the same grouping for the same corrections.
-    With a people `library` (facecluster.library.Library), people it recognises get their names."""
+    With a people `library` (facecluster.library.Library), people it recognises get their names, and people
+    it surely recognises as one library person (never in one frame) are joined before the corrections."""
     options, info = grouping_options(config, extraction)
     units = build_units(extraction.table, extraction.faces, extraction.clothing)
     grouping = group(units, options)
     info.update(backend=grouping.backend, **{k: v for k, v in grouping.stats.items()
                                              if k in ("faceless_attached", "people")})
-    regrouped = corrected(extraction, grouping.unit_person, edits, info)
+    base, joins = grouping.unit_person, []
+    if library is not None:
+        from ..library import join_recognised
+
+        base, joins = join_recognised(library, extraction, base)
+    regrouped = corrected(extraction, base, edits, info)
     if library is not None:
         from ..library import name_people
 
-        regrouped = name_people(library, extraction, regrouped)
+        regrouped = name_people(library, extraction, regrouped, joins)
     return regrouped
 
 
