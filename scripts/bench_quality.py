@@ -175,6 +175,9 @@ def main() -> None:
     ap.add_argument("--builtin", default="builtin", help="config whose dlib runs feed the face_recognition "
                                                         "baselines ('' = skip them)")
     ap.add_argument("--no-real", action="store_true")
+    ap.add_argument("--curves", action="store_true",
+                    help="only print each episode's BCubed F at cut scales 0.8-1.2 x the all-sets prior with the "
+                         "config's own clothing options (a diagnosis: chooses nothing)")
     args = ap.parse_args()
     out = Path(args.out)
     (out / "episodes").mkdir(parents=True, exist_ok=True)
@@ -195,6 +198,11 @@ def main() -> None:
             if took:
                 log(f"{tag}: {cname} ran in {took} s")
     sets = sorted({e[0] for e in episodes})
+    if args.curves:
+        for cname in configs:
+            print(cut_curves(cname, {tag: Episode(out / "runs" / tag / cname, truth) for _, tag, _, truth in episodes},
+                             prior_from_photos(build_config(config_file(cname)), sets)))
+        return
     for cname in configs:
         base = build_config(config_file(cname))
         eps = {tag: Episode(out / "runs" / tag / cname, truth) for _, tag, _, truth in episodes}
@@ -233,6 +241,17 @@ def main() -> None:
     tag = "+".join(Path(c).stem for c in configs)
     (out / f"quality-{tag}.json").write_text(json.dumps(results, indent=2) + "\n")
     print(tables(results))
+
+
+def cut_curves(cname: str, eps: dict, prior: float, scales=(0.8, 0.9, 1.0, 1.1, 1.2)) -> str:
+    base = build_config(config_file(cname))
+    lines = [f"### {cname}: BCubed F by cut scale (x {prior:.3f}; clothing {base.clothing_weight} / "
+             f"{base.clothing_veto})", "", "| episode | " + " | ".join(map(str, scales)) + " |",
+             "|---" * (len(scales) + 1) + "|"]
+    for tag, ep in eps.items():
+        cells = [grouped_score(ep, base.replace(cluster_distance=round(k * prior, 4)))["bcubed_f"] for k in scales]
+        lines.append(f"| {tag} | " + " | ".join(f"{f:.3f}" for f in cells) + " |")
+    return "\n".join(lines)
 
 
 def real_counts(cname: str, cfg, out: Path) -> list[dict]:
