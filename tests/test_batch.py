@@ -185,6 +185,38 @@ def test_interrupted_episode_continues_from_its_checkpoint(cluster, videos, tmp_
     assert manifest(archive / "episode4")["resumed_frames"] >= 6
 
 
+def test_a_library_names_the_episodes_done_before(cluster, videos, tmp_path):
+    """People named after the first batch: the same batch again with --library names them in every episode
+    already done, without decoding it again; the user's own names stay."""
+    from facecluster.batch import run_batch
+    from facecluster.library import Library
+    from facecluster.library.truth import label_from_truth, person_identities
+
+    good, _ = videos
+    archive = tmp_path / "archive"
+    config = build_config(overrides=OPTIONS)
+    first = run_batch(good[:2], archive, config, workers=2, progress=False)
+    assert [e["status"] for e in first["episodes"]] == ["done", "done"]
+    named = label_from_truth(archive / "episode1", good[0].with_suffix(".json"))
+    lib = tmp_path / "people.fclib"
+    with Library.open(lib, create=True) as library:
+        library.add_run(archive / "episode1")
+    generation = manifest(archive / "episode2")["generation"]
+
+    again = run_batch(good[:2], archive, config, workers=2, library=lib, progress=False)
+    status = {e["episode"]: e for e in again["episodes"]}
+    assert all(e["status"] == "skipped" and "named from the library" in e["reason"] for e in again["episodes"])
+    assert status["episode2"]["named_by_library"] >= 1
+    assert manifest(archive / "episode2")["generation"] == generation + 1  # regrouped, not run again
+    assert manifest(archive / "episode2")["resumed_frames"] == 0
+    who = person_identities(archive / "episode2", good[1].with_suffix(".json"))
+    people = json.loads((archive / "episode2" / "people.json").read_text())["people"]
+    by_library = [p for p in people if p.get("name_source") == "library"]
+    assert by_library and all(p["name"] == who[p["id"]]["identity"] for p in by_library)
+    first_episode = json.loads((archive / "episode1" / "people.json").read_text())["people"]
+    assert {p["id"]: p["name"] for p in first_episode if p.get("name_source") == "edit"} == named
+
+
 def test_batch_without_ray_says_how_to_install(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
     res = CliRunner().invoke(main, ["batch", str(tmp_path / "x.mp4"), "-o", str(tmp_path / "a")])

@@ -14,7 +14,7 @@ from pathlib import Path
 from ..config import Config
 from ..errors import DependencyError, OutputError
 from . import summary
-from .episodes import Episode, classify, expand_inputs, expected_models, plan
+from .episodes import Episode, classify, expand_inputs, expected_models, plan, read_manifest
 from .worker import THREAD_VARIABLES, process_episode
 
 log = logging.getLogger(__name__)
@@ -118,6 +118,8 @@ def run_batch(inputs, archive, config: Config, address: str | None = None, worke
         classify(e, models, config)
         if e.status == "pending":
             _duration(e)
+    if library_path:
+        _name_done(episodes, library_path, progress)
     todo = [e for e in episodes if e.status == "pending"]
     workers = workers or default_workers()
     info = {"archive": str(archive.resolve()), "workers": workers, "address": address or "local",
@@ -128,6 +130,33 @@ def run_batch(inputs, archive, config: Config, address: str | None = None, worke
     if todo:
         _run_tasks(ray, todo, episodes, archive, config, models, library_path, address, workers, progress, info)
     return summary.write(archive, episodes, info)
+
+
+def _name_done(episodes: list[Episode], library_path: str, progress: bool) -> None:
+    """Episodes done before get the library's names again, without their video (`recluster --library`):
+    a library that learnt people since the first batch names them in every episode. Seconds an episode."""
+    from ..errors import FaceclusterError
+    from ..library import Library
+    from ..results import recluster
+
+    done = [e for e in episodes if e.status == "skipped"]
+    if not done:
+        return
+    from tqdm import tqdm
+
+    with Library.open(library_path, readonly=True) as lib:
+        for e in tqdm(done, desc="naming episodes done before", unit="episode", disable=not progress,
+                      dynamic_ncols=True):
+            try:
+                people = recluster(e.outdir, library=lib)
+            except FaceclusterError as exc:
+                e.reason = f"done before; naming it from the library failed: {exc}"
+                continue
+            e.reason = "done before (same video content and settings); named from the library again"
+            e.result = {**(e.result or {}), "people": len(people), "named": sum(bool(p.get("name")) for p in people),
+                        "named_by_library": sum(p.get("name_source") == "library" for p in people),
+                        "suggested_by_library": sum(bool(p.get("library_suggestion")) for p in people),
+                        "generation": (read_manifest(e.outdir) or {}).get("generation")}
 
 
 def _prepare_archive(archive: Path) -> None:

@@ -45,7 +45,8 @@ def batch_cmd(ctx, inputs, archive, address, parallel, library, profile, config_
     """Run every video of INPUTS (files or folders of videos) into ARCHIVE_DIR, one Ray task per episode.
 
     Running the same command again skips the episodes already done with the same video content and
-    settings, retries the failed ones and continues interrupted ones from their checkpoints. A bad file
+    settings (with --library, the library names their people again without the video), retries the
+    failed ones and continues interrupted ones from their checkpoints. A bad file
     fails alone; its reason is in ARCHIVE_DIR/batch-summary.csv. Needs Ray: pip install 'facecluster[ray]'.
     Exit code 1 when an episode failed."""
     from .. import profiles
