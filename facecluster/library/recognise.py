@@ -114,7 +114,10 @@ def join_recognised(library, extraction, base: np.ndarray) -> tuple[np.ndarray, 
         return base, []
     table = extraction.table
     cluster = np.where(table.unit_id >= 0, base[np.maximum(table.unit_id, 0)], -1)
-    frames = {int(c): set(table.frame_index[cluster == c].tolist()) for c in np.unique(cluster[cluster >= 0])}
+    asked = np.isin(cluster, [pid for found in alike.values() if len(found) > 1 for _, pid in found])
+    frames: dict[int, set] = defaultdict(set)
+    for c, f in zip(cluster[asked].tolist(), table.frame_index[asked].tolist()):
+        frames[c].add(f)
     joined, joins = base.copy(), []
     for lib_id, found in sorted(alike.items()):
         if len(found) < 2:
