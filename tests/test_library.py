@@ -247,9 +247,20 @@ def test_run_with_library_names_known_people_and_never_a_stranger(archive, caplo
     assert res.exit_code == 2 and "does not exist" in res.output
     from facecluster.results import recluster
 
-    with caplog.at_level(logging.WARNING, logger="facecluster"):
-        recluster(plain)  # without the library its names go: said, not silent
-    assert "named by the library" in caplog.text
+    res = runner.invoke(main, ["recluster", str(plain), "--cluster-distance", "0.5"])  # the library used last
+    assert res.exit_code == 0 and "(library " in res.output
+    assert {p["name"] for p in json.loads((plain / "people.json").read_text())["people"]
+            if p.get("name_source") == "library"} == {p["name"] for p in from_library}
+    res = runner.invoke(main, ["recluster", str(plain), "--no-library", "--library", str(lib)])
+    assert res.exit_code == 2 and "not both" in res.output
+    os.rename(lib, lib.with_suffix(".moved"))
+    try:
+        with caplog.at_level(logging.WARNING, logger="facecluster"):
+            people = recluster(plain)  # the library is gone: its names go, said and not silent
+    finally:
+        os.rename(lib.with_suffix(".moved"), lib)
+    assert "not there any more" in caplog.text and not any(p.get("name") for p in people)
+    assert not any(p.get("name") for p in recluster(plain, library=False))
 
     # a library tied to MobileFaceNet refuses a run with another embedder, before decoding anything
     res = runner.invoke(main, ["-q", "run", str(archive / "episode2.mp4"), "-o", str(archive / "other"), "--library",

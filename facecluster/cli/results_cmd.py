@@ -40,19 +40,25 @@ def _echo_people(people: list[dict]) -> None:
 @config_options(scopes=("group",))
 @click.option("--library", "library_path", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
               help="People library (`facecluster library`): name the people it recognises, as `run --library` "
-                   "does, without the video.")
-def recluster_cmd(outdir, library_path, **options):
+                   "does, without the video. Default: the library the last grouping used, if it is still there.")
+@click.option("--no-library", is_flag=True, help="Do not name people from a library (not even the one used last).")
+def recluster_cmd(outdir, library_path, no_library, **options):
     """Group the faces (and bodies) stored in OUTDIR again with new clustering options, without the video.
 
     Only clustering options apply (--cluster-distance: smaller = stricter, --min-cluster-size,
     --min-samples, --min-person-detections, --clothing-weight, --clothing-window-s,
     --max-thumbs-per-person). Names, merges and splits made with label/merge/split are re-applied.
     With --library, the people a library recognises are named (e.g. episodes processed before the
-    library knew anyone). All outputs in OUTDIR are rewritten."""
+    library knew anyone); without it, the library the last grouping used names them again. All outputs
+    in OUTDIR are rewritten."""
     from ..results import recluster
 
     started = time.perf_counter()
-    people = recluster(outdir, overrides_from(options), library=library_path)
+    if no_library and library_path is not None:
+        from ..errors import ConfigError
+
+        raise ConfigError("give --library FILE or --no-library, not both")
+    people = recluster(outdir, overrides_from(options), library=False if no_library else library_path)
     took = time.perf_counter() - started
     click.echo(f"{plural(len(people), 'person', 'people')} in {took:.2f} s -> {outdir / 'report.html'}")
     _echo_people(people)

@@ -9,8 +9,10 @@ file (people.json, detections.csv, people.csv, report.html, manifest.json) when 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
+from pathlib import Path
 
 from ..config import build_config
 from ..errors import ConfigError
@@ -33,27 +35,20 @@ def check_overrides(overrides: dict | None) -> dict:
 
 def recluster(folder, overrides: dict | None = None, library=None) -> list[dict]:
     """Re-group OUTDIR with `overrides` on top of the grouping options last used, re-apply the edits log,
-    rewrite every result file; returns the new people. With a people `library` (a path or an open
-    facecluster.library.Library), the people it recognises are named as `run --library` names them, so an
-    episode processed before the library knew anyone is named without its video."""
+    rewrite every result file; returns the new people. `library`: a people library (a path or an open
+    facecluster.library.Library) to name the people it recognises, as `run --library` does (an episode
+    processed before the library knew anyone is named without its video); None: the library the last
+    grouping used, if its file is still there, so a new cut keeps the library's names; False: none."""
     overrides = check_overrides(overrides)
-    if library is not None and not hasattr(library, "vectors"):
-        from ..library import Library
-
-        with Library.open(library, readonly=True) as opened:
-            return recluster(folder, overrides, opened)
     rf = RunFolder(folder)
     started = time.perf_counter()
-    with rf.writing():
+    with rf.writing(), contextlib.ExitStack() as opened:
         stored = rf.load(grouping=False)
         changed = rf.changed_exports(stored.manifest)
         if changed:
             log.info("rewriting %s, changed since facecluster wrote them", ", ".join(changed))
         config = effective_config(stored.extraction, stored.manifest, overrides)
-        named_by = ((stored.manifest or {}).get("grouping") or {}).get("library") or {}
-        if library is None and named_by.get("named"):
-            log.warning("%s had %d people named by the library %s; without --library their names are not given "
-                        "again", folder, named_by["named"], named_by.get("path"))
+        library = _library(folder, stored.manifest, library, opened)
         regrouped = regroup(stored.extraction, config, stored.edits, library=library)
         took = round(time.perf_counter() - started, 3)
         action = {"op": "recluster", "overrides": overrides, "corrections": len(stored.edits), "seconds": took,
@@ -62,3 +57,23 @@ def recluster(folder, overrides: dict | None = None, library=None) -> list[dict]
         rf.commit(results)
     log.info("recluster %s: %d people in %.2f s", folder, len(results.people), time.perf_counter() - started)
     return results.people
+
+
+def _library(folder, manifest: dict | None, library, opened: contextlib.ExitStack):
+    """The open library to name people with, or None (see recluster's `library`)."""
+    from ..library import Library
+
+    if library is False:
+        return None
+    if library is not None:
+        return library if hasattr(library, "vectors") else opened.enter_context(Library.open(library, readonly=True))
+    used = ((manifest or {}).get("grouping") or {}).get("library") or {}
+    if not used.get("path"):
+        return None
+    path = Path(used["path"])
+    if not path.is_file():
+        log.warning("%s was named by the people library %s, which is not there any more; its names are not given "
+                    "again (name people with --library FILE)", folder, path)
+        return None
+    log.info("naming people from the library %s, as the last grouping did (--no-library: without it)", path)
+    return opened.enter_context(Library.open(path, readonly=True))
