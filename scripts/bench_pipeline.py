@@ -4,6 +4,8 @@ decode-only speed, each profile's speed, their ratio, per-stage times and peak R
 
     FACECLUSTER_MODELS=../shared/models python scripts/bench_pipeline.py --out bench_results/pipeline
     FACECLUSTER_MODELS=../shared/models python scripts/bench_pipeline.py --out bench_results/hour --hour
+    FACECLUSTER_MODELS=../shared/models python scripts/bench_pipeline.py --out bench_results/uhd --uhd \
+        --profiles fast-fullres,fast
 
 Without --video it synthesizes a 2-minute 720p/25 fps H.264 episode (seeded). --hour builds a 1-hour
 episode by re-muxing a 90 s synthetic episode 40 times (packets copied, timestamps shifted; the truth JSON
@@ -29,7 +31,8 @@ os.environ.setdefault("FACECLUSTER_MODELS", str(ROOT.parent / "shared" / "models
 PROFILES = {"builtin": ("builtin", {}),
             "fast-faces": ("fast", {"body_detector": "", "clothing_embedder": ""}),
             "fast": ("fast", {}),
-            "fast-bodies": ("fast-bodies", {})}
+            "fast-bodies": ("fast-bodies", {}),
+            "fast-fullres": ("fast", {"detect_max_side": 0})}  # detection at full resolution (before: 4K)
 
 
 def child(video: str, name: str, outdir: str) -> None:
@@ -111,6 +114,42 @@ def make_hour(out: Path, repeats: int = 40) -> Path:
     return long_video
 
 
+def make_uhd(out: Path, seconds: float = 60.0) -> Path:
+    """3840x2160 from the first `seconds` of the 2-minute 720p episode (each frame upscaled 3x, x264
+    ultrafast crf 26; truth boxes scaled the same)."""
+    import av
+    import cv2
+
+    base = make_episode(out / "base", 120.0)
+    video, truth_path = out / "episode.mp4", out / "truth.json"
+    if video.exists():
+        return video
+    truth = json.loads((out / "base" / "truth.json").read_text())
+    fps = truth["video"]["fps"]
+    n = int(round(seconds * fps))
+    with av.open(str(base)) as src, av.open(str(video), "w") as dst:
+        stream = dst.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = 3840, 2160, "yuv420p"
+        stream.options = {"preset": "ultrafast", "crf": "26"}
+        for k, frame in enumerate(src.decode(video=0)):
+            if k >= n:
+                break
+            big = cv2.resize(frame.to_ndarray(format="bgr24"), (3840, 2160), interpolation=cv2.INTER_CUBIC)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(big, format="bgr24")):
+                dst.mux(packet)
+        for packet in stream.encode():
+            dst.mux(packet)
+    truth["video"] = {**truth["video"], "width": 3840, "height": 2160, "frames": n, "seconds": n / fps,
+                      "path": str(video)}
+    truth["frames"] = [f for f in truth["frames"] if f["frame_index"] < n]
+    for f in truth["frames"]:
+        for o in f["objects"]:
+            o["box"] = [c * 3 for c in o["box"]]
+    truth["shots"] = [sh for sh in truth["shots"] if sh["start_frame"] < n]
+    truth_path.write_text(json.dumps(truth))
+    return video
+
+
 STAGES = ("decode", "detect", "align", "embed", "body_detect", "clothing_crop", "clothing", "thumbs", "track",
           "checkpoint", "group", "wait")
 
@@ -146,6 +185,8 @@ def main() -> None:
     ap.add_argument("--video", help="clip to use (default: synthesize a 2-minute 720p episode)")
     ap.add_argument("--seconds", type=float, default=120.0)
     ap.add_argument("--hour", action="store_true", help="the 1-hour episode (40 x a 90 s episode)")
+    ap.add_argument("--uhd", action="store_true", help="60 s of the 2-minute episode upscaled to 3840x2160 "
+                                                       "(e.g. --profiles fast-fullres,fast)")
     ap.add_argument("--profiles", default="builtin,fast-faces,fast,fast-bodies")
     ap.add_argument("--out", default="bench_results/pipeline")
     ap.add_argument("--child", nargs=3, metavar=("VIDEO", "NAME", "OUTDIR"), help=argparse.SUPPRESS)
@@ -154,7 +195,8 @@ def main() -> None:
         return child(*args.child)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    video = Path(args.video) if args.video else make_hour(out) if args.hour else make_episode(out, args.seconds)
+    video = Path(args.video) if args.video else make_hour(out) if args.hour else make_uhd(out) if args.uhd else \
+        make_episode(out, args.seconds)
     rows = {}
     for name in args.profiles.split(","):
         rows["decode"] = measure(video, "decode", out)  # right before each profile: same machine state
