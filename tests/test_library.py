@@ -121,7 +121,9 @@ def test_people_the_library_names_alike_are_joined_unless_they_share_a_frame(lib
             vectors.append(unit(v + 1e-4 * rng.standard_normal(DIM)))
             units.append(c)
             frames.append(f)
-    extraction = SimpleNamespace(faces=(np.arange(len(vectors)), np.array(vectors, np.float32)), meta={"face_prior": 0.64},
+    meta = {"face_prior": 0.64, "config": {"face_embedder": "arcface"}, "spaces": {"face": DIM},
+            "models": [{"name": "mobilefacenet-paddle", "sha256": EMBEDDER["sha256"]}]}  # what a run records
+    extraction = SimpleNamespace(faces=(np.arange(len(vectors)), np.array(vectors, np.float32)), meta=meta,
                                  table=SimpleNamespace(unit_id=np.array(units, np.int64), frame_index=np.array(frames)))
     base = np.array([0, 1, 2, 3, 4, -1], np.int64)  # unit 5: nobody
     joined, joins = join_recognised(lib, extraction, base)
@@ -131,6 +133,11 @@ def test_people_the_library_names_alike_are_joined_unless_they_share_a_frame(lib
     # nothing the library is sure of twice: nothing joined
     alone = np.array([0, -1, -1, 3, 4, -1], np.int64)
     assert join_recognised(lib, extraction, alone)[0].tolist() == alone.tolist()
+    # faces of another embedder are never compared, even when the vectors have the same size
+    other = SimpleNamespace(**{**vars(extraction), "meta": {**meta, "models": [{"name": "mobilefacenet-paddle",
+                                                                               "sha256": "b" * 64}]}})
+    with pytest.raises(ConfigError, match="different embedders"):
+        join_recognised(lib, other, base)
 
 
 def test_library_never_mixes_embedders(lib, tmp_path):
@@ -260,6 +267,21 @@ def test_run_with_library_names_known_people_and_never_a_stranger(archive, caplo
     finally:
         os.rename(lib.with_suffix(".moved"), lib)
     assert "not there any more" in caplog.text and not any(p.get("name") for p in people)
+    with Library.open(archive / "other.fclib", create=True) as other:  # a library of another embedder
+        other.add_vectors("X", np.eye(4, dtype=np.float32)[:1], embedder={**EMBEDDER, "dim": 4})
+    recluster(plain, library=lib)
+    os.rename(lib, lib.with_suffix(".moved"))
+    os.rename(archive / "other.fclib", lib)
+    try:
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="facecluster"):
+            people = recluster(plain)
+    finally:
+        os.rename(lib, archive / "other.fclib")
+        os.rename(lib.with_suffix(".moved"), lib)
+    assert "different embedders" in caplog.text and not any(p.get("name") for p in people)
+    with pytest.raises(ConfigError, match="different embedders"):
+        recluster(plain, library=archive / "other.fclib")  # asked for by name: an error, not a warning
     assert not any(p.get("name") for p in recluster(plain, library=False))
 
     # a library tied to MobileFaceNet refuses a run with another embedder, before decoding anything

@@ -101,6 +101,7 @@ def join_recognised(library, extraction, base: np.ndarray) -> tuple[np.ndarray, 
     """The clustering `base` (cluster per unit, -1 nobody) with the clusters joined that the library surely
     names as the same library person (their best match, in the sure band, enough faces) and that share no
     frame; returns (joined clustering, [{"name", "people": cluster ids joined, best first}])."""
+    library.check_embedder(emb.of_run(extraction.meta, "this run"), "this run")
     owners, _, names = library.vectors(SCOPE)
     if not len(owners) or not (base >= 0).any():
         return base, []

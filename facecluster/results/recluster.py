@@ -48,7 +48,7 @@ def recluster(folder, overrides: dict | None = None, library=None) -> list[dict]
         if changed:
             log.info("rewriting %s, changed since facecluster wrote them", ", ".join(changed))
         config = effective_config(stored.extraction, stored.manifest, overrides)
-        library = _library(folder, stored.manifest, library, opened)
+        library = _library(folder, stored, library, opened)
         regrouped = regroup(stored.extraction, config, stored.edits, library=library)
         took = round(time.perf_counter() - started, 3)
         action = {"op": "recluster", "overrides": overrides, "corrections": len(stored.edits), "seconds": took,
@@ -59,21 +59,30 @@ def recluster(folder, overrides: dict | None = None, library=None) -> list[dict]
     return results.people
 
 
-def _library(folder, manifest: dict | None, library, opened: contextlib.ExitStack):
-    """The open library to name people with, or None (see recluster's `library`)."""
+def _library(folder, stored, library, opened: contextlib.ExitStack):
+    """The open library to name people with, or None (see recluster's `library`). The one the last grouping
+    used is only taken when it still fits this run; otherwise a warning says why its names go."""
+    from ..errors import FaceclusterError
     from ..library import Library
+    from ..library.embedder import of_run
 
     if library is False:
         return None
     if library is not None:
         return library if hasattr(library, "vectors") else opened.enter_context(Library.open(library, readonly=True))
-    used = ((manifest or {}).get("grouping") or {}).get("library") or {}
+    used = ((stored.manifest or {}).get("grouping") or {}).get("library") or {}
     if not used.get("path"):
         return None
     path = Path(used["path"])
-    if not path.is_file():
-        log.warning("%s was named by the people library %s, which is not there any more; its names are not given "
-                    "again (name people with --library FILE)", folder, path)
+    try:
+        if not path.is_file():
+            raise FileNotFoundError
+        found = opened.enter_context(Library.open(path, readonly=True))
+        found.check_embedder(of_run(stored.extraction.meta, str(folder)), str(folder))
+    except (FileNotFoundError, FaceclusterError) as exc:
+        why = "it is not there any more" if isinstance(exc, FileNotFoundError) else str(exc)
+        log.warning("%s was named by the people library %s, but %s; its names are not given again (name "
+                    "people with --library FILE)", folder, path, why)
         return None
     log.info("naming people from the library %s, as the last grouping did (--no-library: without it)", path)
-    return opened.enter_context(Library.open(path, readonly=True))
+    return found
