@@ -140,6 +140,17 @@ def test_short_input_and_gif_decode():
     assert len(gif) >= 5 and all(f.image.dtype == np.uint8 for f in gif)
 
 
+def test_run_says_how_to_sample_a_short_clip_more(tmp_path):
+    """A 3 s clip at 1 frame a second is 3 frames of evidence: `run` suggests a rate (never above the
+    clip's own) that gives it about 20; a clip sampled enough gets no note."""
+    result = CliRunner().invoke(main, ["run", str(VIDEOS / "intel_classroom.gif"), "-o", str(tmp_path / "a")])
+    assert result.exit_code == 0, result.output
+    assert "note: only 3 frames sampled (1 a second of 3.0 s)" in result.output and "--fps 7" in result.output
+    result = CliRunner().invoke(main, ["run", str(VIDEOS / "intel_classroom.gif"), "-o", str(tmp_path / "b"),
+                                       "--fps", "7"])
+    assert result.exit_code == 0 and "note:" not in result.output
+
+
 @pytest.mark.parametrize("ext, codec", [("mp4", "libx264"), ("mkv", "libx264"), ("mov", "libx264"),
                                         ("webm", "libvpx-vp9"), ("avi", "mpeg4")])
 def test_containers_sample_at_the_requested_rate(tmp_path, ext, codec):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import click
@@ -9,6 +10,8 @@ import click
 from ..config import build_config, to_toml
 from ..text import fmt_time, noun, plural
 from .options import ProgressHook, config_options, overrides_from
+
+FEW_SAMPLES = 20  # fewer sampled frames than this: `run` says how to sample a short clip more densely
 
 
 @click.command("run")
@@ -72,6 +75,9 @@ def run_cmd(ctx, video, output, profile, config_file, overwrite, print_config, a
     click.echo(f"{plural(len(result.people), 'person', 'people')}, {plural(counts['face_detections'], 'face')}"
                + (f" and {plural(counts['body_detections'], 'body', 'bodies')}" if counts.get("body_detections") else "")
                + f" in {plural(counts['sampled_frames'], 'sampled frame')} ({m['speed_x_realtime']}x real time) -> {output}")
+    hint = _sampling_hint(m)
+    if hint:
+        click.echo(f"  note: {hint}")
     if m.get("resumed_frames"):
         click.echo(f"  continued an interrupted run: {m['resumed_frames']} sampled frames were already done")
     corrections = (m.get("grouping") or {}).get("corrections")
@@ -85,6 +91,21 @@ def run_cmd(ctx, video, output, profile, config_file, overwrite, print_config, a
             name += f" (maybe {p['library_suggestion']['name']!r}, {p['library_suggestion']['similarity']:.2f})"
         click.echo(f"  person {p['id']:>3}{name}: {p['faces']:>5} {noun(p['faces'], 'face')}, "
                    f"screen time {fmt_time(p['screen_time_s'])}, seen {fmt_time(p['first_seen_s'])} - {fmt_time(p['last_seen_s'])}")
+
+
+def _sampling_hint(manifest: dict) -> str:
+    """A short clip sampled at a few frames gives little evidence: say how to sample more."""
+    sampled = manifest["counts"]["sampled_frames"]
+    video = manifest.get("input") or {}
+    duration, native = video.get("duration_s") or 0.0, video.get("fps") or 0.0
+    fps = (manifest.get("config") or {}).get("fps") or 0.0
+    if not sampled or sampled >= FEW_SAMPLES or not duration or not native or fps >= native:
+        return ""
+    better = min(native, math.ceil(FEW_SAMPLES / duration))
+    if better <= fps:
+        return ""
+    return (f"only {sampled} frames sampled ({fps:g} a second of {duration:.1f} s); a short clip gives more "
+            f"evidence with --fps {better:g}")
 
 
 COMMANDS = [run_cmd]
