@@ -465,6 +465,7 @@ def library_run(args, config, work: Path) -> dict:
                 info = who.get(p["id"], {})
                 identity = info.get("identity")
                 c["suggested"] += bool(p.get("library_suggestion"))
+                c["suggested_right"] += (p.get("library_suggestion") or {}).get("name", "") == identity
                 by_library = p.get("name_source") == "library"
                 if by_library:
                     c["named"] += 1
@@ -478,7 +479,8 @@ def library_run(args, config, work: Path) -> dict:
                         recalled[face_set].add((seed, identity))
 
     def score(c: Counter, ids: int, hit: int) -> dict:
-        return {**{k: c[k] for k in ("named", "correct", "strangers_named", "suggested", "joined", "clear_known")},
+        return {**{k: c[k] for k in ("named", "correct", "strangers_named", "suggested", "suggested_right", "joined",
+                                     "clear_known")},
                 "precision": c["correct"] / c["named"] if c["named"] else 1.0,
                 "recall_identities": hit / ids if ids else 1.0, "identities": ids,
                 "recall_clear": c["clear_hit"] / c["clear_known"] if c["clear_known"] else 1.0}
