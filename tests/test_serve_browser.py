@@ -263,6 +263,52 @@ def test_corrections_by_hand_hold_after_reload_and_recluster(browser, app, revie
     page.close()
 
 
+def test_a_library_suggestion_is_confirmed_in_one_click(browser, app, review_episode, tmp_path):
+    """A person the people library named says so; one it is unsure of offers the name, and one click
+    gives it (the user's own name from then on, kept by `recluster`)."""
+    from facecluster.library import Library, bands
+    from facecluster.library.embedder import of_run
+    from facecluster.library.prototypes import person_means
+
+    out = Path(shutil.copytree(review_episode["outdir"], tmp_path / "out"))
+    stored = load(out)
+    pids, means, _ = person_means(stored.extraction, stored.unit_person())
+    lib = tmp_path / "people.fclib"
+    with Library.open(lib, create=True) as library:
+        library.add_vectors("Ann", means[:1], embedder=of_run(stored.extraction.meta))  # that person exactly
+        b = bands(library)
+        other = np.random.default_rng(0).standard_normal(means.shape[1])
+        other -= (other @ means[1]) * means[1]
+        other /= np.linalg.norm(other)
+        maybe = (b.sure + b.unsure) / 2  # between the bands: suggested, never given
+        library.add_vectors("Zed", (maybe * means[1] + np.sqrt(1 - maybe ** 2) * other)[None])
+    cli("recluster", out, "--library", lib)
+    people = {p["id"]: p for p in load(out).people}
+    ann = next(p for p in people.values() if p.get("name") == "Ann")
+    zed = next(p for p in people.values() if (p.get("library_suggestion") or {}).get("name") == "Zed")
+    assert ann["name_source"] == "library" and not zed.get("name")
+
+    server = app(out)
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(server.url)
+    assert "named by the people library" in page.locator(f'.card[data-person="{ann["id"]}"]').text_content()
+    assert "maybe Zed?" in page.locator(f'.card[data-person="{zed["id"]}"]').text_content()
+    page.goto(f"{server.url}person/{zed['id']}")
+    shot(page, tmp_path, "person-library-suggestion.png")
+    with page.expect_navigation():
+        page.click('[data-action="accept-suggestion"]')
+    assert page.locator("h1.name").text_content() == "Zed"
+    named = next(p for p in load(out).people if p["id"] == zed["id"])
+    assert named["name"] == "Zed" and named["name_source"] == "edit"
+    cli("recluster", out, "--no-library")  # the user's name stays; the library's goes
+    after = {p.get("name"): p.get("name_source") for p in load(out).people if p.get("name")}
+    assert after == {"Zed": "edit"}
+    assert not errors, errors
+    page.close()
+
+
 def test_person_page_plays_the_video_or_shows_frames(browser, app, review_episode, tmp_path):
     import av
 

@@ -114,6 +114,8 @@ class Review:
                  "screen_time_s": p["screen_time_s"], "screen_time": fmt_time(p["screen_time_s"]),
                  "screen_share": p.get("screen_share"), "first_seen": fmt_time(p["first_seen_s"]),
                  "last_seen": fmt_time(p["last_seen_s"]), "appearances": len(p.get("appearances") or []),
+                 "name_source": p.get("name_source"), "library_similarity": p.get("library_similarity"),
+                 "library_suggestion": p.get("library_suggestion"),
                  "thumb": "/" + p["thumbnail"] if p.get("thumbnail") else None} for p in stored.people]
 
     def person(self, person_id: int, all_units: bool = False) -> dict | None:

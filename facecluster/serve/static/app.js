@@ -49,6 +49,10 @@ const actions = {
     const out = await post("/api/merge", {people: checked(".pick")});
     go("/person/" + out.person.id);
   },
+  async "accept-suggestion"(btn) {
+    await post("/api/label", {person: personId(), name: btn.dataset.name});
+    go(window.location.href);
+  },
   async "merge-into"() {
     const target = Number(document.getElementById("merge-target").value);
     const out = await post("/api/merge", {people: [target, personId()]});
