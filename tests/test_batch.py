@@ -215,6 +215,17 @@ def test_a_library_names_the_episodes_done_before(cluster, videos, tmp_path):
     assert by_library and all(p["name"] == who[p["id"]]["identity"] for p in by_library)
     first_episode = json.loads((archive / "episode1" / "people.json").read_text())["people"]
     assert {p["id"]: p["name"] for p in first_episode if p.get("name_source") == "edit"} == named
+    # the same library again: nothing to do; a library that changed: named again
+    third = run_batch(good[:2], archive, config, workers=2, library=lib, progress=False)
+    assert all("as it is now" in e["reason"] for e in third["episodes"])
+    assert {e["episode"]: e["named_by_library"] for e in third["episodes"]}["episode2"] == \
+        status["episode2"]["named_by_library"]
+    assert manifest(archive / "episode2")["generation"] == generation + 1
+    with Library.open(lib) as library:
+        library.remove(next(iter(named.values())))
+    fourth = run_batch(good[:2], archive, config, workers=2, library=lib, progress=False)
+    assert all("named from the library again" in e["reason"] for e in fourth["episodes"])
+    assert manifest(archive / "episode2")["generation"] == generation + 2
 
 
 def test_batch_without_ray_says_how_to_install(tmp_path, monkeypatch):

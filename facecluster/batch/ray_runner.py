@@ -134,7 +134,8 @@ def run_batch(inputs, archive, config: Config, address: str | None = None, worke
 
 def _name_done(episodes: list[Episode], library_path: str, progress: bool) -> None:
     """Episodes done before get the library's names again, without their video (`recluster --library`):
-    a library that learnt people since the first batch names them in every episode. Seconds an episode."""
+    a library that learnt people since the first batch names them in every episode. Seconds an episode;
+    episodes this library named at its current revision are left as they are."""
     from ..errors import FaceclusterError
     from ..library import Library
     from ..results import recluster
@@ -145,7 +146,17 @@ def _name_done(episodes: list[Episode], library_path: str, progress: bool) -> No
     from tqdm import tqdm
 
     with Library.open(library_path, readonly=True) as lib:
-        for e in tqdm(done, desc="naming episodes done before", unit="episode", disable=not progress,
+        revision = lib.revision()
+        stale = []
+        for e in done:
+            used = (((read_manifest(e.outdir) or {}).get("grouping") or {}).get("library") or {})
+            if used.get("revision") == revision and Path(str(used.get("path", ""))) == Path(library_path):
+                e.reason = "done before (same video content and settings), named by this library as it is now"
+                e.result = {**(e.result or {}), "named_by_library": used.get("named"),
+                            "suggested_by_library": used.get("suggested")}
+            else:
+                stale.append(e)
+        for e in tqdm(stale, desc="naming episodes done before", unit="episode", disable=not progress,
                       dynamic_ncols=True):
             try:
                 people = recluster(e.outdir, library=lib)

@@ -149,7 +149,8 @@ def name_people(library, extraction, regrouped, joins: list[dict] | None = None)
             names[pid], sources[pid] = m["name"], "library"
     b = bands(library, extraction.meta.get("face_prior"))
     info = {**regrouped.info, "library": {
-        "path": str(library.path), "sure_similarity": b.sure, "unsure_similarity": b.unsure,
+        "path": str(library.path), "revision": library.revision(), "sure_similarity": b.sure,
+        "unsure_similarity": b.unsure,
         "named": sum(m["band"] == "sure" for m in matches.values()),
         "suggested": sum(m["band"] == "unsure" for m in matches.values()),
         "joined": [{"name": j["name"], "clusters": len(j["people"])} for j in joins or []],

@@ -10,6 +10,7 @@ Every change is one SQLite transaction: a killed command leaves the library as i
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import sqlite3
@@ -111,6 +112,17 @@ class Library:
 
     def __exit__(self, *exc):
         self.close()
+
+    def revision(self) -> str:
+        """A fingerprint of what recognition depends on (people, their prototypes, the embedder): equal
+        revisions name a run alike, so an episode already named at this revision need not be named again."""
+        digest = hashlib.sha256()
+        for query in ("SELECT key, value FROM meta ORDER BY key", "SELECT id, name FROM people ORDER BY id",
+                      "SELECT id, person_id, kind FROM prototypes ORDER BY id"):
+            for row in self.con.execute(query):
+                digest.update(repr(row).encode())
+            digest.update(b"|")
+        return digest.hexdigest()[:32]
 
     def _get(self, key: str):
         row = self.con.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
