@@ -70,7 +70,12 @@ def fake_run(person_vectors: dict[int, np.ndarray]):
 def test_add_list_show_remove_merge(lib, tmp_path):
     people = {p["name"]: p for p in lib.people()}
     assert set(people) == {"Ada", "Grace", "Linus"} and people["Ada"]["prototypes"] == 2
+    before = lib.revision()
+    with pytest.raises(ConfigError):
+        lib.add_vectors("Grace", np.ones((1, DIM + 1), np.float32))  # refused: the library did not change
+    assert lib.revision() == before
     lib.add_vectors("Grace", axis(3)[None])  # a person named again gains prototypes
+    assert lib.revision() != before
     assert lib.person("grace")["prototypes"] == 2  # case-insensitive lookup
     merged = lib.merge(["Grace", "Linus"], into="Grace Hopper")
     assert merged["name"] == "Grace Hopper" and merged["prototypes"] == 3

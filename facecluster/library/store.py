@@ -10,10 +10,10 @@ Every change is one SQLite transaction: a killed command leaves the library as i
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import sqlite3
+import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import quote
@@ -114,15 +114,9 @@ class Library:
         self.close()
 
     def revision(self) -> str:
-        """A fingerprint of what recognition depends on (people, their prototypes, the embedder): equal
-        revisions name a run alike, so an episode already named at this revision need not be named again."""
-        digest = hashlib.sha256()
-        for query in ("SELECT key, value FROM meta ORDER BY key", "SELECT id, name FROM people ORDER BY id",
-                      "SELECT id, person_id, kind FROM prototypes ORDER BY id"):
-            for row in self.con.execute(query):
-                digest.update(repr(row).encode())
-            digest.update(b"|")
-        return digest.hexdigest()[:32]
+        """Changes with every change to the library (a new value in each write transaction): runs named at
+        the same revision were named by the same people and prototypes."""
+        return str(self._get("revision") or "0")
 
     def _get(self, key: str):
         row = self.con.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -135,6 +129,7 @@ class Library:
         if self.readonly:
             raise OutputError(f"{self.path} was opened read-only")
         self._vectors, self._index = {}, {}
+        self._set("revision", uuid.uuid4().hex)  # in the transaction: gone with it if it rolls back
         return self.con  # `with lib._write():` is one transaction
 
     # the embedder ---------------------------------------------------------------------------------------
