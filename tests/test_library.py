@@ -315,6 +315,39 @@ def test_cli_merge_and_remove(archive, tmp_path):
 
 
 @needs_media
+def test_cast_lists_who_is_named_in_which_episode(archive, tmp_path):
+    """cast.csv / cast.json from the committed people of every episode: one row per name and episode
+    (parts of one person named alike are one row), per name the totals; a new name shows after a re-run."""
+    import shutil
+
+    root = tmp_path / "archive"
+    for ep in ("episode1", "episode1-copy"):
+        shutil.copytree(archive / "archive" / "episode1", root / ep)
+    people = [p for p in json.loads((root / "episode1" / "people.json").read_text())["people"]]
+    named = {p["name"]: p for p in people if p.get("name")}
+    assert named
+    res = CliRunner().invoke(main, ["library", "cast", str(root)])
+    assert res.exit_code == 0, res.output
+    assert f"{len(named)} named people in 2 episodes" in res.output
+    rows = list(csv.DictReader((root / "cast.csv").read_text().splitlines()))
+    assert len(rows) == 2 * len(named)
+    for r in rows:
+        p = named[r["name"]]
+        assert r["person_ids"] == str(p["id"]) and r["name_sources"] == "edit"
+        assert float(r["screen_time_s"]) == pytest.approx(p["screen_time_s"]) and int(r["faces"]) == p["faces"]
+    doc = json.loads((root / "cast.json").read_text())
+    assert {t["name"]: t["episodes"] for t in doc["people"]} == {n: 2 for n in named}
+    first = next(iter(named.values()))
+    other = next(p for p in people if p["id"] != first["id"])  # two people of one name: one row, summed
+    assert CliRunner().invoke(main, ["label", str(root / "episode1"), str(other["id"]), first["name"]]).exit_code == 0
+    CliRunner().invoke(main, ["library", "cast", str(root)])
+    row = next(r for r in csv.DictReader((root / "cast.csv").read_text().splitlines())
+               if r["name"] == first["name"] and r["episode"] == "episode1")
+    assert sorted(map(int, row["person_ids"].split())) == sorted([first["id"], other["id"]])
+    assert int(row["faces"]) == first["faces"] + other["faces"]
+
+
+@needs_media
 def test_archive_identities_are_named_once_in_every_episode(archive, tmp_path):
     """Episode 1's labels removed: `library cluster` finds the identities seen in both episodes (never two
     people of one episode together); naming one labels it in both, as a correction that survives."""

@@ -23,7 +23,8 @@ def _open(path: Path, create: bool = False, readonly: bool = False):
 def library_group():
     """People library: `add` the people you named in a run; `run`/`batch --library LIB` then name them in
     other videos (similarity >= the sure band; closer calls are only suggested). `cluster` groups the
-    unnamed people of a whole archive so a recurring guest is named once (`name-identity`)."""
+    unnamed people of a whole archive so a recurring guest is named once (`name-identity`); `cast` lists
+    who is named in which episode, with screen time."""
 
 
 @library_group.command("add")
@@ -163,6 +164,21 @@ def name_identity_cmd(archive, identity, name, library_path):
             click.echo(f"  {d['episode']}: skipped: {d['skipped']}")
         else:
             click.echo(f"  {d['episode']}: person {d['person_id']} is now {d['name']!r}")
+
+
+@library_group.command("cast")
+@click.argument("archive", type=click.Path(file_okay=False, path_type=Path))
+def cast_cmd(archive):
+    """The cast list of ARCHIVE: who is named in which episode, with screen time. Writes ARCHIVE/cast.csv
+    (one row per name and episode) and cast.json (also each name's totals)."""
+    from ..library.cast import CAST_CSV, archive_cast
+    from ..text import fmt_time
+
+    doc = archive_cast(archive)
+    click.echo(f"{len(doc['people'])} named people in {doc['episodes']} episodes -> {archive / CAST_CSV}")
+    for t in doc["people"][:50]:
+        click.echo(f"  {t['name']}: {t['episodes']} episode{'s' if t['episodes'] != 1 else ''}, screen time "
+                   f"{fmt_time(t['screen_time_s'])}")
 
 
 COMMANDS = [library_group]

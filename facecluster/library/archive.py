@@ -50,7 +50,8 @@ def episode_folders(archive: Path) -> list[Path]:
     return out
 
 
-def _load(folder: Path):
+def load_episode(folder: Path):
+    """One episode's committed run, checked (runfolder)."""
     from ..runfolder import RunFolder
 
     rf = RunFolder(folder)
@@ -66,7 +67,7 @@ def _items(archive: Path, min_faces: int):
     members, sums, counts, episode = [], [], [], []
     embedder, prior = None, None
     for k, folder in enumerate(episode_folders(archive)):
-        stored = _load(folder)
+        stored = load_episode(folder)
         e = emb.of_run(stored.extraction.meta, str(folder))
         if embedder is None:
             embedder, prior = e, float(stored.extraction.meta.get("face_prior") or 0.0)
@@ -196,7 +197,7 @@ def name_identity(archive, identity_id: int, name: str, library=None) -> list[di
     for m in ident["members"]:
         folder = archive / m["episode"]
         try:
-            stored = _load(folder)
+            stored = load_episode(folder)
         except (InputError, OSError) as exc:
             done.append({"episode": m["episode"], "skipped": str(exc)})
             continue
