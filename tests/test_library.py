@@ -345,6 +345,10 @@ def test_cast_lists_who_is_named_in_which_episode(archive, tmp_path):
                if r["name"] == first["name"] and r["episode"] == "episode1")
     assert sorted(map(int, row["person_ids"].split())) == sorted([first["id"], other["id"]])
     assert int(row["faces"]) == first["faces"] + other["faces"]
+    (root / "episode1-copy" / "facecluster.sqlite").write_bytes(b"not a database" * 100)  # damaged: left out
+    res = CliRunner().invoke(main, ["library", "cast", str(root)])
+    assert res.exit_code == 0 and "left out episode1-copy" in res.output
+    assert {r["episode"] for r in csv.DictReader((root / "cast.csv").read_text().splitlines())} == {"episode1"}
 
 
 @needs_media

@@ -176,6 +176,8 @@ def cast_cmd(archive):
 
     doc = archive_cast(archive)
     click.echo(f"{len(doc['people'])} named people in {doc['episodes']} episodes -> {archive / CAST_CSV}")
+    for s in doc["skipped"]:
+        click.echo(f"  left out {s['episode']}: {s['reason']}")
     for t in doc["people"][:50]:
         click.echo(f"  {t['name']}: {t['episodes']} episode{'s' if t['episodes'] != 1 else ''}, screen time "
                    f"{fmt_time(t['screen_time_s'])}")

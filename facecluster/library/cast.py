@@ -3,7 +3,8 @@
 One row per (name, episode) from each episode's people as committed (names the user gave, the library's,
 an archive identity's); several people of one episode with one name (the parts of a person the grouping
 split, each named) are one row, their faces and screen time summed. Per name: episodes and total screen
-time. Written next to the episodes as ARCHIVE/cast.csv and cast.json, each replaced whole.
+time. Written next to the episodes as ARCHIVE/cast.csv and cast.json, each replaced whole; an episode
+that cannot be read is left out with its reason (cast.json "skipped").
 """
 
 from __future__ import annotations
@@ -11,10 +12,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 from datetime import datetime, timezone
 from pathlib import Path
 
+from ..errors import FaceclusterError
 from .archive import episode_folders, load_episode
+
+log = logging.getLogger(__name__)
 
 CAST_JSON = "cast.json"
 CAST_CSV = "cast.csv"
@@ -26,10 +31,15 @@ COLUMNS = ["name", "episode", "person_ids", "name_sources", "faces", "screen_tim
 def archive_cast(archive) -> dict:
     """Read every episode of ARCHIVE_DIR, write cast.csv and cast.json there, return the document."""
     archive = Path(archive)
-    rows = []
+    rows, skipped = [], []
     folders = episode_folders(archive)
     for folder in folders:
-        stored = load_episode(folder)
+        try:
+            stored = load_episode(folder)
+        except FaceclusterError as exc:  # one damaged episode is left out, said, not the whole cast
+            log.warning("cast: %s left out: %s", folder, exc)
+            skipped.append({"episode": folder.name, "reason": str(exc)})
+            continue
         duration = float(stored.manifest.get("analysed_seconds") or 0.0)
         named: dict[str, dict] = {}
         for p in stored.people:
@@ -62,7 +72,7 @@ def archive_cast(archive) -> dict:
     doc = {"format": FORMAT, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
            "archive": str(archive.resolve()), "episodes": len(folders),
            "people": sorted(people.values(), key=lambda t: (-t["screen_time_s"], t["name"].casefold())),
-           "rows": rows}
+           "skipped": skipped, "rows": rows}
     write_cast(archive, doc)
     return doc
 
