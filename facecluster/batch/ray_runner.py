@@ -156,7 +156,7 @@ def _name_done(episodes: list[Episode], library_path: str, progress: bool) -> No
                             "suggested_by_library": used.get("suggested")}
             else:
                 stale.append(e)
-        for e in tqdm(stale, desc="naming episodes done before", unit="episode", disable=not progress,
+        for e in tqdm(stale, desc="naming episodes done before", unit="episode", disable=not (progress and stale),
                       dynamic_ncols=True):
             try:
                 people = recluster(e.outdir, library=lib)
