@@ -53,6 +53,8 @@ def child(video: str, name: str, outdir: str) -> None:
         run = facecluster.run(video, config, output_dir=outdir)
         result = {"manifest": run.manifest, "wall_s": time.perf_counter() - t}
     result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    # helper processes (builtin's dlib helpers): the largest one's peak, once they have ended
+    result["helper_peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)
     print(json.dumps(result))
 
 
@@ -154,6 +156,11 @@ STAGES = ("decode", "detect", "align", "embed", "body_detect", "clothing_crop", 
           "checkpoint", "group", "wait")
 
 
+def rss(row: dict) -> str:
+    helper = row.get("helper_peak_rss_mb") or 0
+    return f"{row['peak_rss_mb']:.0f}" + (f" + helpers of {helper:.0f} each" if helper > 1 else "")
+
+
 def table(rows: dict) -> str:
     dec = rows["decode"]["decode"]
     seconds = dec["video_seconds"]
@@ -171,7 +178,7 @@ def table(rows: dict) -> str:
         f = ev.get("clustering", {}).get("bcubed", {}).get("f")
         rec = ev.get("detection", {}).get("recall")
         t = m["timings_s"]
-        lines.append(f"| {name} | {x:.1f}x | {decode_x:.1f}x | **{x / decode_x:.2f}** | {row['wall_s']:.0f} | {row['peak_rss_mb']:.0f} | "
+        lines.append(f"| {name} | {x:.1f}x | {decode_x:.1f}x | **{x / decode_x:.2f}** | {row['wall_s']:.0f} | {rss(row)} | "
                      f"{m['counts']['people']} | {'-' if f is None else f'{f:.3f}'} | "
                      f"{'-' if rec is None else f'{rec:.3f}'} | "
                      + " | ".join(f"{t[s]:.1f}" if s in t else "-" for s in STAGES) + " |")
