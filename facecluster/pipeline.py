@@ -128,8 +128,9 @@ def run(video, config: Config | None = None, output_dir=None, hook: Hook | None 
     folder = RunFolder(output_dir) if output_dir is not None else None
     info = probe(video)
     with _single_threaded_opencv():
-        backends = Backends.build(config, embed_processes=worker_count(config))
-        extractor = Extractor(config, backends)
+        workers = worker_count(config)
+        backends = Backends.build(config, embed_processes=workers)
+        extractor = Extractor(config, backends, workers)
         if folder is not None:  # after the video and the models are found: a failed start leaves no new folder
             folder.prepare_for_run()
             folder.check_edits_file()

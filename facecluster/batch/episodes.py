@@ -33,6 +33,7 @@ class Episode:
     fingerprint: str = ""
     duration_s: float = 0.0
     result: dict | None = None
+    manifest: dict | None = None  # the OUTDIR's committed manifest, as classify read it
 
 
 def expand_inputs(inputs) -> list[Path]:
@@ -126,7 +127,7 @@ def classify(episode: Episode, models: list[dict], config: Config) -> None:
         episode.status, episode.reason = "failed", f"cannot read {episode.video} ({exc.strerror})"
         return
     episode.fingerprint = fingerprint(identity, config, models)
-    manifest = read_manifest(episode.outdir)
+    manifest = episode.manifest = read_manifest(episode.outdir)
     if manifest is None:
         return
     stored = manifest.get("input") or {}

@@ -149,7 +149,7 @@ def _name_done(episodes: list[Episode], library_path: str, progress: bool) -> No
         revision = lib.revision()
         stale = []
         for e in done:
-            used = (((read_manifest(e.outdir) or {}).get("grouping") or {}).get("library") or {})
+            used = ((e.manifest or {}).get("grouping") or {}).get("library") or {}
             if used.get("revision") == revision and Path(str(used.get("path", ""))) == Path(library_path):
                 e.reason = "done before (same video content and settings), named by this library as it is now"
                 e.result = {**(e.result or {}), "named_by_library": used.get("named"),

@@ -36,6 +36,18 @@ def _atomic(path: Path, data: bytes) -> None:
                           f"{path.parent}") from None
 
 
+def write_json_and_csv(json_path: Path, doc: dict, csv_path: Path, columns: list[str], rows: list[dict]) -> None:
+    """An archive's document and its table, each replaced whole: the CSV has `columns` (other keys of a row
+    are left out), empty cells for None and spreadsheet formulas neutralised."""
+    _atomic(json_path, (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, columns, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for r in rows:
+        writer.writerow({k: neutralise_cell("" if r.get(k) is None else r[k]) for k in columns})
+    _atomic(csv_path, buf.getvalue().encode("utf-8"))
+
+
 def rows(episodes) -> list[dict]:
     out = []
     for e in episodes:
@@ -58,11 +70,5 @@ def write(archive: Path, episodes, info: dict) -> dict:
               for s in ("done", "skipped", "failed", "interrupted", "running", "pending")}
     doc = {"format": FORMAT, "updated": datetime.now(timezone.utc).isoformat(timespec="seconds"), **info,
            "counts": counts, "episodes": table}
-    _atomic(archive / SUMMARY_JSON, (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, COLUMNS, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    for r in table:
-        writer.writerow({k: neutralise_cell("" if r.get(k) is None else r[k]) for k in COLUMNS})
-    _atomic(archive / SUMMARY_CSV, buf.getvalue().encode("utf-8"))
+    write_json_and_csv(archive / SUMMARY_JSON, doc, archive / SUMMARY_CSV, COLUMNS, table)
     return doc

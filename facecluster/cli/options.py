@@ -73,3 +73,12 @@ class ProgressHook:
         for bar in self.bars.values():
             bar.close()
         self.bars.clear()
+
+
+def library_note(person: dict) -> str:
+    """' (library 0.83)' for a name a people library gave, " (maybe 'Ann', 0.52)" for its suggestion."""
+    if person.get("library_similarity") is not None:
+        return f" (library {person['library_similarity']:.2f})"
+    if person.get("library_suggestion"):
+        return f" (maybe {person['library_suggestion']['name']!r}, {person['library_suggestion']['similarity']:.2f})"
+    return ""

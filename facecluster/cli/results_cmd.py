@@ -13,17 +13,13 @@ from pathlib import Path
 import click
 
 from ..text import fmt_time as _t, noun, plural
-from .options import ProgressHook, config_options, overrides_from
+from .options import ProgressHook, config_options, library_note, overrides_from
 
 OUTDIR = click.argument("outdir", type=click.Path(file_okay=False, path_type=Path))
 
 
 def _person_line(p: dict) -> str:
-    name = f" {p['name']!r}" if p.get("name") else ""
-    if p.get("library_similarity") is not None:
-        name += f" (library {p['library_similarity']:.2f})"
-    elif p.get("library_suggestion"):
-        name += f" (maybe {p['library_suggestion']['name']!r}, {p['library_suggestion']['similarity']:.2f})"
+    name = (f" {p['name']!r}" if p.get("name") else "") + library_note(p)
     bodies = f" + {plural(p['bodies'], 'body', 'bodies')}" if p.get("bodies") else ""
     return (f"  person {p['id']:>3}{name}: {p['faces']:>5} {noun(p['faces'], 'face')}{bodies} in "
             f"{plural(len(p['units']), 'unit')}, "

@@ -9,7 +9,7 @@ import click
 
 from ..config import build_config, to_toml
 from ..text import fmt_time, noun, plural
-from .options import ProgressHook, config_options, overrides_from
+from .options import ProgressHook, config_options, library_note, overrides_from
 
 FEW_SAMPLES = 20  # fewer sampled frames than this: `run` says how to sample a short clip more densely
 
@@ -84,11 +84,7 @@ def run_cmd(ctx, video, output, profile, config_file, overwrite, print_config, a
     if corrections:
         click.echo(f"  re-applied {corrections} correction(s) from {output / 'edits.json'}")
     for p in result.people:
-        name = f" {p['name']!r}" if p.get("name") else ""
-        if p.get("library_similarity") is not None:
-            name += f" (library {p['library_similarity']:.2f})"
-        elif p.get("library_suggestion"):
-            name += f" (maybe {p['library_suggestion']['name']!r}, {p['library_suggestion']['similarity']:.2f})"
+        name = (f" {p['name']!r}" if p.get("name") else "") + library_note(p)
         click.echo(f"  person {p['id']:>3}{name}: {p['faces']:>5} {noun(p['faces'], 'face')}, "
                    f"screen time {fmt_time(p['screen_time_s'])}, seen {fmt_time(p['first_seen_s'])} - {fmt_time(p['last_seen_s'])}")
 

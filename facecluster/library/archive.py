@@ -15,9 +15,6 @@ Why these rules:
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import logging
 from datetime import datetime, timezone
 from pathlib import Path
@@ -147,24 +144,18 @@ def cluster_archive(archive, library=None, distance: float = 0.0, min_faces: int
 
 
 def write_identities(archive: Path, doc: dict) -> None:
-    from ..batch.summary import _atomic
-    from ..table import neutralise_cell
+    from ..batch.summary import write_json_and_csv
 
-    _atomic(archive / IDENTITIES_JSON, (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
-    buf = io.StringIO()
     cols = ["identity", "name", "episode", "person_id", "faces", "screen_time_s", "first_seen_s", "thumbnail",
             "library_suggestion", "library_similarity"]
-    writer = csv.DictWriter(buf, cols, lineterminator="\n")
-    writer.writeheader()
+    rows = []
     for ident in doc["identities"]:
         s = ident.get("library_suggestion") or {}
-        for m in ident["members"]:
-            writer.writerow({k: neutralise_cell("" if v is None else v) for k, v in {
-                "identity": ident["id"], "name": ident.get("name"), "episode": m["episode"],
-                "person_id": m["person_id"], "faces": m["faces"], "screen_time_s": m["screen_time_s"],
-                "first_seen_s": m["first_seen_s"], "thumbnail": m["thumbnail"], "library_suggestion": s.get("name"),
-                "library_similarity": s.get("similarity")}.items()})
-    _atomic(archive / IDENTITIES_CSV, buf.getvalue().encode("utf-8"))
+        rows += [{"identity": ident["id"], "name": ident.get("name"), "episode": m["episode"],
+                  "person_id": m["person_id"], "faces": m["faces"], "screen_time_s": m["screen_time_s"],
+                  "first_seen_s": m["first_seen_s"], "thumbnail": m["thumbnail"], "library_suggestion": s.get("name"),
+                  "library_similarity": s.get("similarity")} for m in ident["members"]]
+    write_json_and_csv(archive / IDENTITIES_JSON, doc, archive / IDENTITIES_CSV, cols, rows)
 
 
 def read_identities(archive: Path) -> dict:

@@ -9,9 +9,6 @@ that cannot be read is left out with its reason (cast.json "skipped").
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import logging
 from datetime import datetime, timezone
 from pathlib import Path
@@ -78,14 +75,8 @@ def archive_cast(archive) -> dict:
 
 
 def write_cast(archive: Path, doc: dict) -> None:
-    from ..batch.summary import _atomic
-    from ..table import neutralise_cell
+    from ..batch.summary import write_json_and_csv
 
-    _atomic(archive / CAST_JSON, (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    for r in doc["rows"]:
-        cells = {**r, "person_ids": " ".join(map(str, r["person_ids"])), "name_sources": " ".join(r["name_sources"])}
-        writer.writerow({k: neutralise_cell("" if cells.get(k) is None else cells[k]) for k in COLUMNS})
-    _atomic(archive / CAST_CSV, buf.getvalue().encode("utf-8"))
+    rows = [{**r, "person_ids": " ".join(map(str, r["person_ids"])), "name_sources": " ".join(r["name_sources"])}
+            for r in doc["rows"]]
+    write_json_and_csv(archive / CAST_JSON, doc, archive / CAST_CSV, COLUMNS, rows)
