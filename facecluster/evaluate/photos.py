@@ -1,13 +1,13 @@
 """Identity-labelled photos for the episode synthesizer: which photo shows whom, and where the face is.
 
-Why a detector: the labelled sets mix tight face crops, crops that cut the forehead and full scene photos,
-so "the whole photo is the face" is wrong for many of them. The face box of each photo is annotated once,
-on the clean full-resolution photo, with YuNet (the official opencv_zoo model, resolved through the model
-registry). The synthesizer pastes a head region around that box and maps the box into the video, so the
-truth box is what a detector reports on the undegraded face; blur, scale, occlusion and compression are
-then what the pipeline under test has to cope with. Photos with no face, a tiny face or two comparable
-faces (the label would be ambiguous) are skipped. Without a model (`face_model=None`) every photo is
-taken to be a tight face crop (the face box is the photo minus a small margin).
+Why a detector: the labelled sets mix tight face crops, crops that cut the forehead and full scene photos, so
+"the whole photo is the face" is wrong for many of them. The face box of each photo is annotated once, on the
+clean full-resolution photo, with the pipeline's own YuNet (detect/yunet.py; the official opencv_zoo model,
+resolved through the model registry). The synthesizer pastes a head region around that box and maps the box
+into the video, so the truth box is what a detector reports on the undegraded face; blur, scale, occlusion and
+compression are then what the pipeline under test has to cope with. Photos with no face, a tiny face or two
+comparable faces (the label would be ambiguous) are skipped. Without a model (`face_model=None`) every photo
+is taken to be a tight face crop (the face box is the photo minus a small margin).
 """
 
 from __future__ import annotations
@@ -64,12 +64,11 @@ def read_labels(faces_dir: str | Path) -> list[tuple[str, str]]:
 def _detector(face_model):
     if face_model is None:
         return None
+    from ..detect.yunet import YuNet
     from ..models import resolve
-    from ..onnx import quiet_opencv
+    from ..registry import FaceDetectorOptions
 
-    model = resolve(face_model)
-    quiet_opencv()
-    return cv2.FaceDetectorYN.create(str(model.path), "", (320, 320), 0.7, 0.3, 50)
+    return YuNet(resolve(face_model), 0.7, FaceDetectorOptions())
 
 
 def _find_face(detector, image: np.ndarray, min_face: int) -> np.ndarray | None:
@@ -81,17 +80,16 @@ def _find_face(detector, image: np.ndarray, min_face: int) -> np.ndarray | None:
     small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else image
     pad = int(0.3 * max(small.shape[:2]))  # tight crops need context around the face to be detected
     big = cv2.copyMakeBorder(small, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
-    detector.setInputSize((big.shape[1], big.shape[0]))
-    _, faces = detector.detect(big)
-    if faces is None or len(faces) == 0:
+    faces = detector(big)
+    if not len(faces):
         return None
-    areas = faces[:, 2] * faces[:, 3]
+    areas = faces.widths * faces.heights
     order = np.argsort(-areas)
     if len(faces) > 1 and areas[order[1]] > 0.15 * areas[order[0]]:
         return None
-    x, y, fw, fh = faces[order[0], :4]
-    box = (np.array([x, y, x + fw, y + fh], np.float32) - pad) / scale
-    return box if min(fw, fh) / scale >= min_face else None
+    box = faces.boxes[order[0]].astype(np.float32)
+    fw, fh = box[2] - box[0], box[3] - box[1]
+    return (box - pad) / scale if min(fw, fh) / scale >= min_face else None
 
 
 def head_region(image: np.ndarray, face: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
