@@ -351,6 +351,52 @@ def test_cast_lists_who_is_named_in_which_episode(archive, tmp_path):
     assert {r["episode"] for r in csv.DictReader((root / "cast.csv").read_text().splitlines())} == {"episode1"}
 
 
+def _edit_people(folder, change):
+    path = folder / "people.json"
+    doc = json.loads(path.read_text())
+    change(doc)
+    path.write_text(json.dumps(doc))
+
+
+def _set_manifest_run(folder):
+    path = folder / "manifest.json"
+    doc = json.loads(path.read_text())
+    doc["run_id"] = "0" * 32
+    path.write_text(json.dumps(doc))
+
+
+@pytest.mark.parametrize("fault, message", [
+    (None, ""),
+    (lambda f: (f / "facecluster.sqlite").write_bytes(b"not a database" * 100), "facecluster.sqlite is damaged"),
+    (lambda f: (f / "facecluster.sqlite").unlink(), "facecluster.sqlite is missing"),
+    (_set_manifest_run, "manifest.json does not belong to the run"),
+    (lambda f: _edit_people(f, lambda d: d.update(run_id="0" * 32)), "people.json does not belong to the run"),
+    (lambda f: _edit_people(f, lambda d: d["people"][0].update(units=[10 ** 6])), "lists bad units for person"),
+    (lambda f: (f / "people.json").write_text("{"), "people.json is not valid JSON"),
+], ids=["intact", "sqlite-garbage", "sqlite-missing", "manifest-other-run", "people-other-run", "unit-out-of-range",
+        "people-truncated"])
+def test_people_only_read_checks_what_the_full_read_checks(archive, tmp_path, fault, message):
+    """`library cast` and identity naming read an episode's people without its detections: the same people,
+    manifest and unit owners as the full read, and the same refusal of a damaged or mixed folder, which
+    stays as it was."""
+    import shutil
+
+    from facecluster.library.archive import load_episode, load_episode_people
+
+    folder = tmp_path / "episode1"
+    shutil.copytree(archive / "archive" / "episode1", folder)
+    if fault is None:
+        full, light = load_episode(folder), load_episode_people(folder)
+        assert light.people == full.people and light.manifest == full.manifest and light.run_id == full.run_id
+        assert np.array_equal(light.unit_person(), full.unit_person()) and light.n_units == full.table.n_units
+        return
+    fault(folder)
+    before = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+    with pytest.raises(InputError, match=message):
+        load_episode_people(folder)
+    assert {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()} == before
+
+
 @needs_media
 def test_archive_identities_are_named_once_in_every_episode(archive, tmp_path):
     """Episode 1's labels removed: `library cluster` finds the identities seen in both episodes (never two

@@ -56,6 +56,15 @@ def load_episode(folder: Path):
         return rf.load()
 
 
+def load_episode_people(folder: Path):
+    """One episode's committed people and manifest, checked, without its detections (runfolder)."""
+    from ..runfolder import RunFolder
+
+    rf = RunFolder(folder)
+    with rf.reading():
+        return rf.load_people()
+
+
 def _items(archive: Path, min_faces: int):
     """Unnamed people with faces of every episode: (rows of member info, (N, D) face sums, face counts,
     episode index per item, embedder, same-person distance)."""
@@ -188,7 +197,7 @@ def name_identity(archive, identity_id: int, name: str, library=None) -> list[di
     for m in ident["members"]:
         folder = archive / m["episode"]
         try:
-            stored = load_episode(folder)
+            stored = load_episode_people(folder)
         except (InputError, OSError) as exc:
             done.append({"episode": m["episode"], "skipped": str(exc)})
             continue

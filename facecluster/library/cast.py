@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..errors import FaceclusterError
-from .archive import episode_folders, load_episode
+from .archive import episode_folders, load_episode_people
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ def archive_cast(archive) -> dict:
     folders = episode_folders(archive)
     for folder in folders:
         try:
-            stored = load_episode(folder)
+            stored = load_episode_people(folder)
         except FaceclusterError as exc:  # one damaged episode is left out, said, not the whole cast
             log.warning("cast: %s left out: %s", folder, exc)
             skipped.append({"episode": folder.name, "reason": str(exc)})

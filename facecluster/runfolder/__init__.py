@@ -2,8 +2,8 @@
 log, checkpoints). See layout.py for the files and folder.py for the API."""
 
 from .extraction import Extraction, ExtractionWriter, read_extraction
-from .folder import ResultSet, RunFolder, StoredRun
+from .folder import ResultSet, RunFolder, StoredPeople, StoredRun
 from .layout import THUMB_FOLDERS, thumbnail
 
-__all__ = ["Extraction", "ExtractionWriter", "ResultSet", "RunFolder", "StoredRun", "THUMB_FOLDERS",
+__all__ = ["Extraction", "ExtractionWriter", "ResultSet", "RunFolder", "StoredPeople", "StoredRun", "THUMB_FOLDERS",
            "read_extraction", "thumbnail"]

@@ -138,27 +138,11 @@ def _json_default(obj):
 def read_extraction(path: Path, partial: bool = False) -> Extraction:
     """Read and check facecluster.sqlite (`partial`: a checkpoint, whose units are not final)."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path} is missing; run `facecluster run VIDEO -o {path.parent}` to make the folder")
-    try:
-        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    except sqlite3.Error as exc:
-        raise damaged(path, str(exc)) from None
-    try:
-        meta_rows = con.execute("SELECT key, value FROM meta").fetchall()
-        rows = con.execute(f"SELECT {', '.join(STORED)} FROM detections ORDER BY detection_id").fetchall()
-        vec_rows = con.execute("SELECT detection_id, space, vector FROM vectors ORDER BY space, detection_id").fetchall()
-        frames = con.execute("SELECT frame_index, time_s, shot FROM frames ORDER BY frame_index").fetchall()
-    except sqlite3.DatabaseError as exc:
-        raise damaged(path, str(exc).split(":")[0]) from None
-    finally:
-        con.close()
-    try:
-        meta = {str(k): json.loads(v) for k, v in meta_rows}
-    except (TypeError, ValueError):
-        raise damaged(path, "its meta table is not JSON") from None
-    if meta.get("format") != EXTRACTION_FORMAT or not isinstance(meta.get("run_id"), str):
-        raise damaged(path, f"it is not a {EXTRACTION_FORMAT} database")
+    meta_rows, rows, vec_rows, frames = _query(
+        path, "SELECT key, value FROM meta", f"SELECT {', '.join(STORED)} FROM detections ORDER BY detection_id",
+        "SELECT detection_id, space, vector FROM vectors ORDER BY space, detection_id",
+        "SELECT frame_index, time_s, shot FROM frames ORDER BY frame_index")
+    meta = _meta(path, meta_rows)
     dims = meta.get("spaces") or {}
     if not isinstance(dims, dict) or not all(isinstance(d, int) and 0 < d <= 65536 for d in dims.values()):
         raise damaged(path, "its vector sizes are missing or wrong")
@@ -170,6 +154,43 @@ def read_extraction(path: Path, partial: bool = False) -> Extraction:
     if len(table) and not np.isin(table.frame_index, frame_array[:, 0].astype(np.int64)).all():
         raise damaged(path, "a detection's frame is not among the sampled frames")
     return Extraction(table, spaces, frame_array, meta)
+
+
+def read_extraction_meta(path: Path) -> tuple[dict, int]:
+    """The extraction's meta and its number of units, without reading detections or vectors: archive-wide
+    summaries read hundreds of episodes (a 1-hour episode: 4 ms against 80-160 ms for the whole read)."""
+    path = Path(path)
+    meta_rows, ((top,),) = _query(path, "SELECT key, value FROM meta", "SELECT MAX(unit_id) FROM detections")
+    meta = _meta(path, meta_rows)
+    if top is not None and not isinstance(top, int):
+        raise damaged(path, "a detection holds a value of the wrong type")
+    return meta, 0 if top is None else max(top + 1, 0)
+
+
+def _query(path: Path, *queries: str) -> list[list]:
+    """Every query's rows, read-only; a missing or damaged file is an InputError saying what to do."""
+    if not path.is_file():
+        raise InputError(f"{path} is missing; run `facecluster run VIDEO -o {path.parent}` to make the folder")
+    try:
+        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        raise damaged(path, str(exc)) from None
+    try:
+        return [con.execute(q).fetchall() for q in queries]
+    except sqlite3.DatabaseError as exc:
+        raise damaged(path, str(exc).split(":")[0]) from None
+    finally:
+        con.close()
+
+
+def _meta(path: Path, meta_rows: list) -> dict:
+    try:
+        meta = {str(k): json.loads(v) for k, v in meta_rows}
+    except (TypeError, ValueError):
+        raise damaged(path, "its meta table is not JSON") from None
+    if meta.get("format") != EXTRACTION_FORMAT or not isinstance(meta.get("run_id"), str):
+        raise damaged(path, f"it is not a {EXTRACTION_FORMAT} database")
+    return meta
 
 
 def _table(path: Path, rows: list, partial: bool) -> RunTable:

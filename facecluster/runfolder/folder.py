@@ -30,12 +30,39 @@ from ..models import file_sha256
 from ..table import RunTable
 from . import commit as journal
 from .documents import check_edits, check_manifest, check_people, dumps, dumps_edits, is_ours, people_csv, read_json
-from .extraction import Extraction, ExtractionWriter, read_extraction
+from .extraction import Extraction, ExtractionWriter, read_extraction, read_extraction_meta
 from .layout import (CHECKPOINT, DETECTIONS_CSV, DETECTIONS_PARQUET, EDITS, EDITS_FORMAT, EXTRACTION, MANIFEST,
                      OUTDIR_FORMAT, PEOPLE, PEOPLE_CSV, PEOPLE_FORMAT, PRIVATE, REPORT, THUMBS, TOOL)
 from .locks import folder_lock, run_lock
 
 log = logging.getLogger(__name__)
+
+
+def _unit_person(people: list[dict], n_units: int) -> np.ndarray:
+    """Person id of every unit (-1: nobody's)."""
+    out = np.full(n_units, -1, np.int64)
+    for p in people:
+        out[p["units"]] = p["id"]
+    return out
+
+
+@dataclass
+class StoredPeople:
+    """A run's committed people without its detections (RunFolder.load_people)."""
+
+    folder: Path
+    manifest: dict
+    people: list[dict]
+    grouping: dict
+    meta: dict  # the extraction's meta
+    n_units: int
+
+    @property
+    def run_id(self) -> str:
+        return self.meta["run_id"]
+
+    def unit_person(self) -> np.ndarray:
+        return _unit_person(self.people, self.n_units)
 
 
 @dataclass
@@ -64,10 +91,7 @@ class StoredRun:
         return self.extraction.meta.get("config") or {}
 
     def unit_person(self) -> np.ndarray:
-        out = np.full(self.table.n_units, -1, np.int64)
-        for p in self.people:
-            out[p["units"]] = p["id"]
-        return out
+        return _unit_person(self.people, self.table.n_units)
 
     def base(self) -> np.ndarray:
         """The clustering before the user's corrections (people.json "clustered")."""
@@ -207,28 +231,37 @@ class RunFolder:
     def load(self, grouping: bool = True) -> StoredRun:
         """Everything checked (see runfolder docs). grouping=False skips people.json (recluster rebuilds it)."""
         extraction = read_extraction(self.path / EXTRACTION)
-        try:
-            manifest = check_manifest(self.path / MANIFEST, read_json(self.path / MANIFEST,
-                                                                      fix="run `facecluster recluster` to rebuild it"))
-        except InputError:
-            if grouping:
-                raise
-            manifest = self._manifest_from(extraction)  # recluster rebuilds the manifest from the extraction
-        if manifest["run_id"] != extraction.run_id and grouping:
-            raise self._mixed(MANIFEST)
         people, info, doc = [], {}, {}
-        if grouping:
-            doc = check_people(self.path / PEOPLE, read_json(self.path / PEOPLE), extraction.table.n_units)
-            if doc["run_id"] != extraction.run_id:
-                raise self._mixed(PEOPLE)
+        if not grouping:
+            try:
+                manifest = check_manifest(self.path / MANIFEST, read_json(self.path / MANIFEST))
+            except InputError:
+                manifest = self._manifest_from(extraction)  # recluster rebuilds the manifest from the extraction
+        else:
+            manifest, doc = self._documents(extraction.run_id, extraction.table.n_units)
             people, info = doc["people"], doc.get("grouping") or {}
-            person = np.full(extraction.table.n_units, -1, np.int64)
-            for p in people:
-                person[p["units"]] = p["id"]
+            person = _unit_person(people, extraction.table.n_units)
             extraction.table.person_id = person[extraction.table.unit_id] if len(extraction.table) else \
                 extraction.table.person_id
         edits = self.load_edits()
         return StoredRun(self.path, extraction, manifest, people, info, edits, int(manifest["generation"]), doc)
+
+    def load_people(self) -> StoredPeople:
+        """The committed manifest and people, checked against the extraction's run id and unit count, without
+        reading its detections or vectors (for summaries over whole archives)."""
+        meta, n_units = read_extraction_meta(self.path / EXTRACTION)
+        manifest, doc = self._documents(meta["run_id"], n_units)
+        return StoredPeople(self.path, manifest, doc["people"], doc.get("grouping") or {}, meta, n_units)
+
+    def _documents(self, run_id: str, n_units: int) -> tuple[dict, dict]:
+        manifest = check_manifest(self.path / MANIFEST, read_json(self.path / MANIFEST,
+                                                                  fix="run `facecluster recluster` to rebuild it"))
+        if manifest["run_id"] != run_id:
+            raise self._mixed(MANIFEST)
+        doc = check_people(self.path / PEOPLE, read_json(self.path / PEOPLE), n_units)
+        if doc["run_id"] != run_id:
+            raise self._mixed(PEOPLE)
+        return manifest, doc
 
     @staticmethod
     def _manifest_from(extraction: Extraction) -> dict:
