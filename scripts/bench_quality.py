@@ -9,8 +9,9 @@
    (scripts/calibrate_embedders.py's calibrate_threshold), then the grouping options (cut scale, clothing
    weight, clothing veto) are chosen by mean BCubed F on the OTHER sets' episodes, re-grouping their
    stored extractions in process; only then are H's episodes scored: fused, faces only (same cut), with the
-   per-video cut (grouping.calibrate), and the baselines on the same detections and embeddings (Immich's
-   DBSCAN; face_recognition's DBSCAN and Chinese whispers on the builtin runs' dlib descriptors).
+   per-video cut (grouping.calibrate), and the baselines on the same detections and embeddings: Immich's
+   DBSCAN, and Chinese whispers and single linkage at the fold's prior cut (the cut our grouping starts
+   from); face_recognition's DBSCAN and Chinese whispers on the builtin runs' dlib descriptors.
 3. People counted on the real clips with known counts, with options chosen on all sets.
 Prints markdown tables (every episode, detection recall beside BCubed F) and writes OUT/quality-CONFIGS.json.
 """
@@ -34,7 +35,7 @@ os.environ.setdefault("FACECLUSTER_MODELS", str(ROOT.parent / "shared" / "models
 
 import facecluster  # noqa: E402
 from facecluster.config import build_config  # noqa: E402
-from facecluster.evaluate.baselines import RECIPES, run_baseline  # noqa: E402
+from facecluster.evaluate.baselines import RECIPES, Recipe, run_baseline  # noqa: E402
 from facecluster.evaluate.harness import score  # noqa: E402
 from facecluster.evaluate.synth import synthesize_episode  # noqa: E402
 from facecluster.results.state import regroup  # noqa: E402
@@ -158,6 +159,16 @@ def choose(train: list, prior: float, base) -> tuple[dict, float]:
     return best, best_f
 
 
+def at_prior(prior: float) -> dict[str, Recipe]:
+    """Plain recipes on the run's own face vectors with the fold's calibrated cut instead of a recipe's fixed
+    one: Chinese whispers (dlib's, on unit vectors: euclidean sqrt(2 x cosine)) and single linkage
+    (DBSCAN with one sample: faces joined when a chain of them is under the cut)."""
+    embedders = RECIPES["immich-dbscan"].embedders
+    return {"cw@prior": Recipe("cw@prior", embedders, "chinese_whispers", {"threshold": float(np.sqrt(2 * prior))}),
+            "single-link@prior": Recipe("single-link@prior", embedders, "dbscan",
+                                        {"eps": prior, "min_samples": 1, "metric": "cosine"})}
+
+
 def run_config(video: Path, name: str, outdir: Path) -> float:
     if (outdir / "manifest.json").is_file():
         return 0.0
@@ -225,6 +236,9 @@ def main() -> None:
                        "every_face_alike": grouped_score(ep, cfg.replace(reliable_face=0.0))}
                 table, frames, _ = run_baseline(out / "runs" / tag / cname, RECIPES["immich-dbscan"])
                 row["immich-dbscan"] = summarize(score(table, frames, truth)["faces"])
+                for recipe in at_prior(prior).values():
+                    table, frames, _ = run_baseline(out / "runs" / tag / cname, recipe)
+                    row[recipe.name] = summarize(score(table, frames, truth)["faces"])
                 if args.builtin:
                     for recipe in ("face_recognition-dbscan", "face_recognition-cw"):
                         table, frames, _ = run_baseline(out / "runs" / tag / args.builtin, RECIPES[recipe])
@@ -267,8 +281,8 @@ def real_counts(cname: str, cfg, out: Path) -> list[dict]:
 def tables(results: dict) -> str:
     lines = []
     for cname, r in results["configs"].items():
-        methods = ["fused", "faces_only", "every_face_alike", "video_cut", "immich-dbscan", "face_recognition-dbscan",
-                   "face_recognition-cw"]
+        methods = ["fused", "faces_only", "every_face_alike", "video_cut", "immich-dbscan", "cw@prior",
+                   "single-link@prior", "face_recognition-dbscan", "face_recognition-cw"]
         present = [m for m in methods if r["episodes"] and m in r["episodes"][0]]
         lines += [f"### {cname}", "", "| episode | det recall | " + " | ".join(f"{m} BCubed F" for m in present)
                   + " | people (fused) pred / true |", "|---" * (len(present) + 3) + "|"]
