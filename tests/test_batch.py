@@ -233,3 +233,21 @@ def test_batch_without_ray_says_how_to_install(tmp_path, monkeypatch):
     res = CliRunner().invoke(main, ["batch", str(tmp_path / "x.mp4"), "-o", str(tmp_path / "a")])
     assert res.exit_code == 6
     assert "pip install" in res.output and "ray" in res.output
+
+
+def test_progress_ends_at_its_total_whatever_the_episode_lengths():
+    """Seconds of video done are rounded as a running sum: 22.7 s + 5.6 s fill a bar of 28 s exactly (rounding
+    each episode gave 29 of 28, which tqdm shows as an unknown total)."""
+    from facecluster.batch.episodes import Episode
+    from facecluster.batch.ray_runner import _Progress
+
+    episodes = [Episode(f"ep{k}", Path(f"ep{k}.mp4"), Path(f"ep{k}")) for k in range(3)]
+    for e, seconds in zip(episodes, (22.7, 5.6, 0.2)):
+        e.duration_s = seconds
+    bar = _Progress(episodes, enabled=True)
+    assert bar.bar.total == 29  # 22.7 + 5.6 + 1 (an episode counts at least a second)
+    for e in episodes:
+        bar.update(e, "")
+        assert bar.bar.n <= bar.bar.total
+    assert bar.bar.n == bar.bar.total
+    bar.close()

@@ -67,7 +67,7 @@ class _Progress:
     """Seconds of video done out of the batch's total (episodes differ in length), on stderr."""
 
     def __init__(self, episodes: list[Episode], enabled: bool):
-        self.bar = None
+        self.bar, self.done_s = None, 0.0
         if enabled and episodes:
             from tqdm import tqdm
 
@@ -78,7 +78,9 @@ class _Progress:
 
     def update(self, episode: Episode, counts: str) -> None:
         if self.bar is not None:
-            self.bar.update(round(max(episode.duration_s, 1.0)))
+            # whole seconds of the running sum, so the bar ends exactly at its total (22.7 + 5.6 s is 28, not 29)
+            self.done_s += max(episode.duration_s, 1.0)
+            self.bar.update(round(self.done_s) - self.bar.n)
             self.bar.set_postfix_str(counts)
 
     def close(self) -> None:

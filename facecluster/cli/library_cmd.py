@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from ..text import plural
+
 LIBRARY = click.option("--library", "library_path", required=True, envvar="FACECLUSTER_LIBRARY",
                        type=click.Path(dir_okay=False, path_type=Path),
                        help="The library file (made by the first `library add`), or set FACECLUSTER_LIBRARY.")
@@ -67,8 +69,8 @@ def list_cmd(library_path, as_json):
         click.echo(f"{library_path}: {len(people)} people" + (f", faces by {describe(lib.embedder)}"
                                                                   if lib.embedder else ""))
         for p in people:
-            click.echo(f"  {p['name']}: {p['prototypes']} prototypes from {p['faces']} faces in {p['episodes']} "
-                       f"episode(s)")
+            click.echo(f"  {p['name']}: {plural(p['prototypes'], 'prototype')} from {plural(p['faces'], 'face')} "
+                       f"in {plural(p['episodes'], 'episode')}")
 
 
 @library_group.command("show")
@@ -78,13 +80,14 @@ def show_cmd(person, library_path):
     """One person of the library and the runs their faces came from."""
     with _open(library_path, readonly=True) as lib:
         p = lib.person(person)
-    click.echo(f"{p['name']} (id {p['id']}): {p['prototypes']} prototypes from {p['faces']} faces; added "
+    click.echo(f"{p['name']} (id {p['id']}): {plural(p['prototypes'], 'prototype')} from "
+               f"{plural(p['faces'], 'face')}; added "
                f"{p['created']}, updated {p['updated']}")
     for s in p["sources"]:
-        click.echo(f"  {s['folder']} ({s['video'] or 'video unknown'}): {s['prototypes']} prototypes, {s['faces']} "
-                   f"faces, added {s['added']}")
+        click.echo(f"  {s['folder']} ({s['video'] or 'video unknown'}): {plural(s['prototypes'], 'prototype')}, "
+                   f"{plural(s['faces'], 'face')}, added {s['added']}")
     if p["unsourced_prototypes"]:
-        click.echo(f"  {p['unsourced_prototypes']} prototypes of runs no longer known")
+        click.echo(f"  {plural(p['unsourced_prototypes'], 'prototype')} of runs no longer known")
 
 
 @library_group.command("remove")
@@ -94,7 +97,7 @@ def remove_cmd(person, library_path):
     """Remove a person (and all their faces) from the library. Their names in runs stay as they are."""
     with _open(library_path) as lib:
         p = lib.remove(person)
-    click.echo(f"removed {p['name']} ({p['prototypes']} prototypes)")
+    click.echo(f"removed {p['name']} ({plural(p['prototypes'], 'prototype')})")
 
 
 @library_group.command("merge")
@@ -105,7 +108,7 @@ def merge_cmd(people, library_path, into):
     """Make one person of several (e.g. two spellings of one name); their faces are pooled."""
     with _open(library_path) as lib:
         p = lib.merge(list(people), into=into)
-    click.echo(f"{p['name']}: {p['prototypes']} prototypes from {p['faces']} faces")
+    click.echo(f"{p['name']}: {plural(p['prototypes'], 'prototype')} from {plural(p['faces'], 'face')}")
 
 
 @library_group.command("cluster")
