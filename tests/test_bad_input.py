@@ -78,7 +78,7 @@ def _case(name, tmp_path):
     if name == "zero_frames":
         return _zero_frame_mkv(tmp_path), 3, "no decodable video frames"
     if name == "folder":
-        return tmp_path, 3, "folder"
+        return tmp_path, 3, "facecluster batch"  # says how to run a folder of videos
     raise ValueError(name)
 
 

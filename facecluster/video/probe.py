@@ -36,7 +36,8 @@ def open_video(path: str | os.PathLike):
     if not path.exists():
         raise InputError(f"input video not found: {path}")
     if path.is_dir():
-        raise InputError(f"input is a folder, not a video file: {path}")
+        raise InputError(f"input is a folder, not a video file: {path}; give one video, or run every video "
+                         f"in it with `facecluster batch {path} -o ARCHIVE_DIR`")
     if not os.access(path, os.R_OK):
         raise InputError(f"cannot read input video {path}: permission denied")
     if path.stat().st_size == 0:
