@@ -49,6 +49,9 @@ def overrides_from(kwargs: dict) -> dict:
     return {k: v for k, v in kwargs.items() if k in names and v is not None}
 
 
+UNITS = {"frames": "frame", "annotate": "frame"}  # what a step counts
+
+
 class ProgressHook:
     """hook(step, completed=, total=) -> one tqdm bar per step; silent when disabled."""
 
@@ -63,8 +66,8 @@ class ProgressHook:
 
         bar = self.bars.get(step)
         if bar is None:
-            bar = self.bars[step] = tqdm(total=total, desc=step, unit=step if step != "frames" else "frame",
-                                         dynamic_ncols=True, leave=False)
+            bar = self.bars[step] = tqdm(total=total, desc=step, unit=UNITS.get(step, step), dynamic_ncols=True,
+                                         leave=False)
         if total is not None and bar.total != total:
             bar.total = total
         bar.update(completed - bar.n)
