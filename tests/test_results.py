@@ -178,6 +178,79 @@ def test_label_merge_split_survive_recluster(ham):
         assert holder["name"] == "Lin-Manuel <b>Miranda</b>"  # the name follows its units
     edits = json.loads((ham / "edits.json").read_text())["edits"]
     assert [e["op"] for e in edits] == ["split", "merge", "label"]
+    captions = (ham / "people.vtt").read_text(encoding="utf-8")
+    assert "Lin-Manuel &lt;b&gt;Miranda&lt;/b&gt;" in captions and "<b>" not in captions
+    assert json.loads((ham / "manifest.json").read_text())["files"]["people.vtt"]["bytes"] == len(captions.encode())
+
+
+def _cues(vtt: str) -> list[tuple[float, float, str]]:
+    def seconds(stamp: str) -> float:
+        h, m, s = stamp.split(":")
+        return int(h) * 3600 + int(m) * 60 + float(s)
+
+    blocks = vtt.split("\n\n")
+    assert blocks[0] == "WEBVTT" and blocks[1].startswith("NOTE ")
+    out = []
+    for block in blocks[2:]:
+        if block.strip():
+            number, timing, text = block.strip().split("\n")
+            start, end = timing.split(" --> ")
+            out.append((seconds(start), seconds(end), text))
+    return out
+
+
+def test_people_vtt_says_who_is_on_screen_without_overlaps():
+    """One caption track: cues in time order that never overlap, each naming everyone on screen then; a
+    stretch of the same people is one cue; names are one line of text, never markup or a timing arrow."""
+    from facecluster.runfolder.documents import people_vtt
+
+    people = [{"id": 0, "name": "Ann", "appearances": [[0.0, 4.0], [10.0, 12.0]]},
+              {"id": 1, "name": None, "appearances": [[2.0, 6.0]]},
+              {"id": 2, "name": "B <i>&</i>\n--> x", "appearances": [[6.0, 8.0], [3600.5, 3601.25]]},
+              {"id": 3, "name": "Nobody seen", "appearances": []}]
+    cues = _cues(people_vtt(people).decode("utf-8"))
+    assert cues == [(0.0, 2.0, "Ann"), (2.0, 4.0, "Ann, person 1"), (4.0, 6.0, "person 1"),
+                    (6.0, 8.0, "B &lt;i&gt;&amp;&lt;/i&gt; --&gt; x"), (10.0, 12.0, "Ann"),
+                    (3600.5, 3601.25, "B &lt;i&gt;&amp;&lt;/i&gt; --&gt; x")]
+    assert all(a[1] <= b[0] for a, b in zip(cues, cues[1:]))
+    assert b"01:00:00.500 --> 01:00:01.250" in people_vtt(people)
+    assert _cues(people_vtt([]).decode("utf-8")) == []
+
+
+def test_ffmpeg_reads_people_vtt(tmp_path):
+    """Other tools read it: FFmpeg's WebVTT demuxer (what players and converters use) gives the same cues."""
+    import av
+
+    from facecluster.runfolder.documents import people_vtt
+
+    people = [{"id": 0, "name": "Ann & Bo", "appearances": [[1.0, 3.5], [7.0, 9.0]]},
+              {"id": 5, "name": "", "appearances": [[3.0, 4.0]]}]
+    path = tmp_path / "people.vtt"
+    path.write_bytes(people_vtt(people))
+    with av.open(str(path)) as container:
+        stream = container.streams[0]
+        got = [(float(p.pts * p.time_base), float((p.pts + p.duration) * p.time_base), bytes(p).decode())
+               for p in container.demux(stream) if p.size]
+    assert got == [(1.0, 3.0, "Ann &amp; Bo"), (3.0, 3.5, "Ann &amp; Bo, person 5"), (3.5, 4.0, "person 5"),
+                   (7.0, 9.0, "Ann &amp; Bo")]
+
+
+def test_a_users_own_people_vtt_is_never_replaced(episode):
+    """An OUTDIR made before facecluster wrote people.vtt, holding the user's own file of that name: a
+    re-grouping keeps it byte for byte, says so, and does not list it as facecluster's."""
+    out, _ = episode
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["files"].pop("people.vtt", None)
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    mine = b"WEBVTT\n\n1\n00:00:00.000 --> 00:00:01.000\nmy own subtitles\n"
+    (out / "people.vtt").write_bytes(mine)
+    result = CliRunner().invoke(main, ["recluster", str(out), "--cluster-distance", "0.5"])
+    assert result.exit_code == 0, result.output
+    assert (out / "people.vtt").read_bytes() == mine and "people.vtt was not written by facecluster" in result.output
+    assert "people.vtt" not in json.loads((out / "manifest.json").read_text())["files"]
+    (out / "people.vtt").unlink()  # moved away: the next grouping writes facecluster's
+    assert CliRunner().invoke(main, ["recluster", str(out)]).exit_code == 0
+    assert (out / "people.vtt").read_text().startswith("WEBVTT") and "my own" not in (out / "people.vtt").read_text()
 
 
 def test_split_strict_and_errors(ham):

@@ -43,6 +43,44 @@ def people_csv(people: list[dict]) -> bytes:
     return out.getvalue().encode("utf-8")
 
 
+def people_vtt(people: list[dict]) -> bytes:
+    """people.vtt (WebVTT): who is on screen when, as one caption track. Players (VLC, browsers) show it
+    over the video, editing software imports it as captions on the timeline. Cues do not overlap: each one
+    names everyone seen in its stretch ("Ann, person 4"), from each person's appearance intervals."""
+    label = {p["id"]: _vtt_text(p.get("name") or f"person {p['id']}") for p in people}
+    events = sorted((float(t), step, p["id"]) for p in people for a, b in p.get("appearances") or () if b > a
+                    for t, step in ((a, 1), (b, -1)))
+    on_screen: dict[int, int] = {}
+    cues: list[list] = []
+    for k, (t, step, pid) in enumerate(events):
+        on_screen[pid] = on_screen.get(pid, 0) + step
+        following = events[k + 1][0] if k + 1 < len(events) else t
+        if following <= t:  # more events at this instant, or the last one
+            continue
+        text = ", ".join(label[i] for i in sorted(i for i, n in on_screen.items() if n > 0))
+        if not text:
+            continue
+        if cues and cues[-1][1] == t and cues[-1][2] == text:
+            cues[-1][1] = following
+        else:
+            cues.append([t, following, text])
+    lines = ["WEBVTT", "", "NOTE who is on screen (facecluster); unnamed people are 'person ID' as in people.csv", ""]
+    for k, (start, end, text) in enumerate(cues, 1):
+        lines += [str(k), f"{_vtt_time(start)} --> {_vtt_time(end)}", text, ""]
+    return "\n".join(lines).encode("utf-8")
+
+
+def _vtt_time(seconds: float) -> str:
+    ms = int(round(seconds * 1000))
+    return f"{ms // 3600000:02d}:{ms // 60000 % 60:02d}:{ms // 1000 % 60:02d}.{ms % 1000:03d}"
+
+
+def _vtt_text(name: str) -> str:
+    """A name as cue text: markup characters escaped, one line, no cue-timing arrow."""
+    flat = " ".join(str(name).split())
+    return flat.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def bad_file(path: Path, what: str, fix: str = "run `facecluster recluster {folder}` to write it again") -> InputError:
     return InputError(f"{path} {what}; " + fix.format(folder=path.parent))
 

@@ -29,10 +29,12 @@ from ..errors import InputError, OutputError
 from ..models import file_sha256
 from ..table import RunTable
 from . import commit as journal
-from .documents import check_edits, check_manifest, check_people, dumps, dumps_edits, is_ours, people_csv, read_json
+from .documents import (check_edits, check_manifest, check_people, dumps, dumps_edits, is_ours, people_csv,
+                        people_vtt, read_json)
 from .extraction import Extraction, ExtractionWriter, read_extraction, read_extraction_meta
 from .layout import (CHECKPOINT, DETECTIONS_CSV, DETECTIONS_PARQUET, EDITS, EDITS_FORMAT, EXTRACTION, MANIFEST,
-                     OUTDIR_FORMAT, PEOPLE, PEOPLE_CSV, PEOPLE_FORMAT, PRIVATE, REPORT, THUMBS, TOOL)
+                     LATER_EXPORTS, OUTDIR_FORMAT, PEOPLE, PEOPLE_CSV, PEOPLE_FORMAT, PEOPLE_VTT, PRIVATE, REPORT,
+                     THUMBS, TOOL)
 from .locks import folder_lock, run_lock
 
 log = logging.getLogger(__name__)
@@ -303,6 +305,17 @@ class RunFolder:
                 out.append(name)
         return out
 
+    def _users_files(self, names) -> list[str]:
+        """Those of `names` present in the folder but not written by facecluster (not in the last manifest)."""
+        present = [n for n in names if (self.path / n).exists()]
+        if not present:
+            return []
+        try:
+            listed = read_json(self.path / MANIFEST).get("files")
+        except InputError:
+            listed = None
+        return [n for n in present if not isinstance(listed, dict) or n not in listed]
+
     def previous_generation(self) -> int:
         try:
             value = read_json(self.path / MANIFEST).get("generation")
@@ -319,7 +332,11 @@ class RunFolder:
                       "unassigned_units": [int(u) for u in results.unassigned_units],
                       "clustered": [] if results.base is None else np.asarray(results.base).tolist()}
         files: dict[str, bytes] = {PEOPLE: dumps(people_doc), PEOPLE_CSV: people_csv(results.people),
-                                   REPORT: results.report_html.encode("utf-8")}
+                                   PEOPLE_VTT: people_vtt(results.people), REPORT: results.report_html.encode("utf-8")}
+        for name in self._users_files(LATER_EXPORTS):
+            log.warning("%s was not written by facecluster: left as it is, so this run's %s is not written (move "
+                        "that file away to get it)", self.path / name, name)
+            files.pop(name)
         staging = self.private / f"render-{generation}"
         shutil.rmtree(staging, ignore_errors=True)
         try:

@@ -4,7 +4,8 @@
     OUTDIR/facecluster.sqlite   what the run extracted from the video: detections, units, vectors, frames
     OUTDIR/people.json          the grouping: people, the units each one holds, names
     OUTDIR/edits.json           the user's corrections (kept across re-runs)
-    OUTDIR/detections.csv|.parquet, people.csv, report.html, thumbs/   exports for people and tools
+    OUTDIR/detections.csv|.parquet, people.csv, people.vtt, report.html, thumbs/   exports for people and
+                                tools (people.vtt: who is on screen, as captions for players and editors)
     OUTDIR/.facecluster/        private: checkpoint/ of a run in progress, staging/ and journal.json of a
                                 commit in progress, run.lock
     PARENT/.OUTDIR.facecluster.lock   the lock every command that writes takes (beside the folder, so
@@ -25,6 +26,7 @@ EDITS = "edits.json"
 DETECTIONS_CSV = "detections.csv"
 DETECTIONS_PARQUET = "detections.parquet"
 PEOPLE_CSV = "people.csv"
+PEOPLE_VTT = "people.vtt"
 REPORT = "report.html"
 THUMBS = "thumbs"
 THUMB_FOLDERS = {"face": "faces", "body": "bodies"}  # thumbs/faces/ID.jpg, thumbs/bodies/ID.jpg
@@ -34,7 +36,10 @@ JOURNAL = "journal.json"
 RUN_LOCK = "run.lock"
 
 # files a commit may replace; everything else in OUTDIR belongs to the user
-RESULT_FILES = (EXTRACTION, PEOPLE, EDITS, DETECTIONS_CSV, DETECTIONS_PARQUET, PEOPLE_CSV, REPORT, MANIFEST)
+RESULT_FILES = (EXTRACTION, PEOPLE, EDITS, DETECTIONS_CSV, DETECTIONS_PARQUET, PEOPLE_CSV, PEOPLE_VTT, REPORT,
+                MANIFEST)
+# exports newer than some OUTDIRs: a file of that name in a folder whose manifest does not list it is the user's
+LATER_EXPORTS = (PEOPLE_VTT,)
 RESULT_DIRS = (THUMBS,)
 
 
