@@ -192,6 +192,10 @@ def test_pages_escape_user_text_and_serve_only_the_runs_files(served, review_epi
     assert headers["content-type"] == "video/mp4" and headers.get("accept-ranges") == "bytes"
     status, _, body = client.request("GET", "/video")
     assert status == 200 and body == video
+    # the player's caption track: who is on screen, the current names as text, never markup
+    status, headers, body = client.request("GET", "/captions.vtt")
+    assert status == 200 and headers["content-type"].startswith("text/vtt") and body.startswith(b"WEBVTT")
+    assert b"&lt;script&gt;" in body and b"<script>" not in body
     # frames for browsers that cannot play the file: decoded at the moment asked, scaled, cached
     frame = client.get("/frame/2000.jpg")
     image = cv2.imdecode(np.frombuffer(frame, np.uint8), cv2.IMREAD_COLOR)

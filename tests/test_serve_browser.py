@@ -326,6 +326,13 @@ def test_person_page_plays_the_video_or_shows_frames(browser, app, review_episod
     now = page.evaluate("document.getElementById('player').currentTime")
     assert start - 0.1 <= now <= end + 0.5
     assert page.locator("#strip").is_hidden()
+    # the caption track says who is on screen; at this appearance, this person
+    wait_js(page, "(() => { const t = document.getElementById('player').textTracks[0];"
+                  " return !!(t && t.cues && t.cues.length); })()", 20)
+    cues = page.evaluate("Array.from(document.getElementById('player').textTracks[0].cues)"
+                         ".map(c => [c.startTime, c.endTime, c.text])")
+    who = person.get("name") or f"person {person['id']}"
+    assert any(a <= start + 0.01 and start < b and who in text.split(", ") for a, b, text in cues), cues
     shot(page, tmp_path, "person-page.png")
     page.close()
     # an AVI (MPEG-4 part 2): Chromium cannot play it, so the page shows frames of each moment

@@ -154,6 +154,15 @@ def create_app(folder, host: str = "127.0.0.1", port: int = 0, allow_remote: boo
             abort(404)
         return send_file(path.resolve(), mimetype=video_mime(path), conditional=True, max_age=0)
 
+    @app.get("/captions.vtt")
+    def captions():
+        """Who is on screen, for the player's caption track: the current people (people.vtt as committed)."""
+        from flask import Response
+
+        from ..runfolder.documents import people_vtt
+
+        return Response(people_vtt(review.stored().people), mimetype="text/vtt", headers={"Cache-Control": "no-store"})
+
     @app.get("/frame/<int:ms>.jpg")
     def frame(ms: int):
         from flask import Response
