@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, DependencyError, unknown_name
+from .errors import ConfigError, DependencyError, ModelError, unknown_name
 from .torch_extra import INSTALL as TORCH_INSTALL
 
 KINDS = ("face-detector", "face-embedder", "body-detector", "clothing-embedder", "upscaler", "comparator")
@@ -274,8 +274,6 @@ def resolve_model(name: str, models_dir: str | None = None):
     for folder in models.search_dirs(models_dir or None):
         if (folder / file).is_file():
             return models.resolve(str(folder / file), models_dir or None)
-    from .errors import ModelError
-
     raise ModelError(f"model {name!r} ({file}) not found; looked in: "
                      f"{', '.join(str(d) for d in models.search_dirs(models_dir or None))}; put {file} in one of "
                      f"them or set FACECLUSTER_MODELS to a folder holding it")
@@ -378,6 +376,34 @@ def required_models(config) -> list[str]:
 
         wanted.append(parse_model_name(config.upscale, int(getattr(config, "upscale_scale", 2)))[0])
     return list(dict.fromkeys(n for n in (_registry_name(w) for w in wanted) if n))
+
+
+def check_required_present(config) -> None:
+    """Before any model is loaded: when several model files `config` needs are missing, one ModelError that
+    names them all with one command to get them (finding them one failed start at a time is no way to set
+    up). One missing file is left to models.resolve, whose message says where it looked."""
+    from . import models
+
+    missing = []
+    for name in required_models(config):
+        try:
+            spec = models.get_spec(name)
+        except ConfigError:
+            continue
+        if spec.package is None and models.find(spec, config.models_dir or None) is None:
+            missing.append(spec)
+    if len(missing) < 2:
+        return
+    names = " ".join(m.name for m in missing)
+    places = ", ".join(str(d) for d in models.search_dirs(config.models_dir or None))
+    if all(m.downloadable for m in missing):
+        flag = "" if all(m.sha256 for m in missing) else " --allow-unpinned"
+        fix = (f"run `facecluster models download {names}{flag}`, or set FACECLUSTER_MODELS to a folder holding "
+               f"{', '.join(m.file for m in missing)}")
+    else:
+        fix = "; ".join(f"{m.name}: {models.how_to_get(m)}" for m in missing)
+    raise ModelError(f"{len(missing)} model files this config needs were not found ({names}; looked in {places}); "
+                     f"{fix}")
 
 
 def _registry_name(name: str) -> str | None:

@@ -134,8 +134,21 @@ def test_missing_model_is_exit_4_with_hint(tmp_path, earlier_output):
     assert result.exit_code == 4 and not new.exists()  # no empty output folder left behind
 
 
+def test_every_missing_model_is_named_at_once(tmp_path):
+    """A fresh machine without the fast profile's models: one error names every missing file with one
+    command that gets them all (not one failed start per model), and no output folder is made."""
+    env = {"FACECLUSTER_MODELS": str(tmp_path / "empty"), "FACECLUSTER_CACHE": str(tmp_path / "cache")}
+    out = tmp_path / "out"
+    result = _run([str(VIDEOS / "secureface_rpi_test_4.avi"), "-o", str(out), "--profile", "fast"], env)
+    assert result.exit_code == 4, result.output
+    assert "3 model files this config needs were not found (yunet sface-int8bq fsrcnn-x2" in result.output
+    assert "`facecluster models download yunet sface-int8bq fsrcnn-x2`" in result.output
+    assert len(result.output.strip().splitlines()) == 1 and not out.exists()
+
+
 def test_tampered_model_is_exit_4(tmp_path, earlier_output):
-    for name in ("face_detection_yunet_2023mar.onnx", "MobileFaceNet_128d_paddle.onnx"):
+    for name in ("face_detection_yunet_2023mar.onnx", "MobileFaceNet_128d_paddle.onnx", "yolox_nano.onnx",
+                 "osnet_x0_25_msmt17.onnx", "FSRCNN_x2.pb"):  # every file but the tampered one is fine
         shutil.copy(MODELS / name, tmp_path / name)
     with open(tmp_path / "MobileFaceNet_128d_paddle.onnx", "r+b") as fh:
         fh.seek(1000)

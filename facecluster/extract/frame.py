@@ -37,6 +37,9 @@ class Backends:
         per frame worker (a batch task runs one worker and gets none: its episodes already fill the cores).
         Models are loaded one after the other: loading them side by side on threads saved 0.04 s and once
         crashed the process inside a native library ("double free or corruption")."""
+        from .. import registry
+
+        registry.check_required_present(config)
         return cls(config, _make("face-embedder", config.face_embedder, config, {"processes": embed_processes}),
                    _make("clothing-embedder", config.clothing_embedder, config))
 
