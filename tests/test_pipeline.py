@@ -146,6 +146,7 @@ def test_run_says_how_to_sample_a_short_clip_more(tmp_path):
     result = CliRunner().invoke(main, ["run", str(VIDEOS / "intel_classroom.gif"), "-o", str(tmp_path / "a")])
     assert result.exit_code == 0, result.output
     assert "note: only 3 frames sampled (1 a second of 3.0 s)" in result.output and "--fps 7" in result.output
+    assert result.output.strip().splitlines()[-1].endswith(f"facecluster serve {tmp_path / 'a'}")  # what next
     result = CliRunner().invoke(main, ["run", str(VIDEOS / "intel_classroom.gif"), "-o", str(tmp_path / "b"),
                                        "--fps", "7"])
     assert result.exit_code == 0 and "note:" not in result.output

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import shlex
 from pathlib import Path
 
 import click
@@ -87,6 +88,8 @@ def run_cmd(ctx, video, output, profile, config_file, overwrite, print_config, a
         name = (f" {p['name']!r}" if p.get("name") else "") + library_note(p)
         click.echo(f"  person {p['id']:>3}{name}: {p['faces']:>5} {noun(p['faces'], 'face')}, "
                    f"screen time {fmt_time(p['screen_time_s'])}, seen {fmt_time(p['first_seen_s'])} - {fmt_time(p['last_seen_s'])}")
+    click.echo(f"next: open {output / 'report.html'}, or review and fix in the browser: "
+               f"facecluster serve {shlex.quote(str(output))}")
 
 
 def _sampling_hint(manifest: dict) -> str:
