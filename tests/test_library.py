@@ -416,10 +416,15 @@ def test_archive_identities_are_named_once_in_every_episode(archive, tmp_path):
 
     config = build_config(overrides={"face_detector": "yunet", "face_embedder": "arcface", "fps": 2.0})
     run(archive / "episode2.mp4", config, output_dir=root / "episode2")
+    shutil.copytree(root / "episode2", root / "episode3")
+    (root / "episode3" / "facecluster.sqlite").write_bytes(b"not a database" * 100)  # damaged: left out, said
     runner = CliRunner()
     res = runner.invoke(main, ["library", "cluster", str(root)])
     assert res.exit_code == 0, res.output
+    assert "left out episode3: " in res.output and "facecluster.sqlite is damaged" in res.output
     doc = json.loads((root / "identities.json").read_text())
+    assert [s["episode"] for s in doc["skipped"]] == ["episode3"] and doc["episodes"] == 2
+    shutil.rmtree(root / "episode3")
     truth = {ep: person_identities(root / ep, archive / f"{ep}.json") for ep in ("episode1", "episode2")}
     assert doc["identities"]
     for ident in doc["identities"]:

@@ -121,16 +121,21 @@ def merge_cmd(people, library_path, into):
                    "[default: 0 = 0.7 x the embedder's same-person distance: stricter than within an episode].")
 @click.option("--min-faces", type=click.IntRange(1, 100000), default=2, show_default=True,
               help="Leave out people seen in fewer faces.")
-def cluster_cmd(archive, library_path, distance, min_faces):
+@click.pass_context
+def cluster_cmd(ctx, archive, library_path, distance, min_faces):
     """Group the unnamed people of every episode in ARCHIVE by face (never two people of one episode
     together; clothing is not used across episodes). Writes ARCHIVE/identities.json and identities.csv;
     name one with `facecluster library name-identity ARCHIVE ID NAME`."""
     from ..library.archive import IDENTITIES_CSV, cluster_archive
 
+    from .options import ProgressHook
+
     lib = _open(library_path, readonly=True) if library_path else None
+    hook = ProgressHook(enabled=not (ctx.obj or {}).get("quiet", False))
     try:
-        doc = cluster_archive(archive, library=lib, distance=distance, min_faces=min_faces)
+        doc = cluster_archive(archive, library=lib, distance=distance, min_faces=min_faces, hook=hook)
     finally:
+        hook.close()
         if lib is not None:
             lib.close()
     click.echo(f"{len(doc['identities'])} identities seen in two or more episodes, from {doc['people_considered']} "
@@ -142,6 +147,8 @@ def cluster_cmd(archive, library_path, distance, min_faces):
         hint = f"  (looks like {hint['name']}, {hint['similarity']:.2f})" if hint else ""
         click.echo(f"  identity {ident['id']:>3}: {ident['episodes']} episodes, {ident['faces']} faces: "
                    f"{eps}{more}{hint}")
+    for s in doc["skipped"]:
+        click.echo(f"  left out {s['episode']}: {s['reason']}")
 
 
 @library_group.command("name-identity")

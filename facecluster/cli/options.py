@@ -49,7 +49,7 @@ def overrides_from(kwargs: dict) -> dict:
     return {k: v for k, v in kwargs.items() if k in names and v is not None}
 
 
-UNITS = {"frames": "frame", "annotate": "frame"}  # what a step counts
+UNITS = {"frames": "frame", "annotate": "frame", "episodes": "episode"}  # what a step counts
 
 
 class ProgressHook:

@@ -65,15 +65,23 @@ def load_episode_people(folder: Path):
         return rf.load_people()
 
 
-def _items(archive: Path, min_faces: int):
+def _items(archive: Path, min_faces: int, hook, skipped: list[dict]):
     """Unnamed people with faces of every episode: (rows of member info, (N, D) face sums, face counts,
-    episode index per item, embedder, same-person distance)."""
+    episode index per item, embedder, same-person distance). A damaged episode is left out (in `skipped`)."""
+    from ..errors import FaceclusterError
     from .prototypes import face_rows
 
     members, sums, counts, episode = [], [], [], []
     embedder, prior = None, None
-    for k, folder in enumerate(episode_folders(archive)):
-        stored = load_episode(folder)
+    folders = episode_folders(archive)
+    for k, folder in enumerate(folders):
+        hook("episodes", completed=k, total=len(folders))
+        try:
+            stored = load_episode(folder)
+        except FaceclusterError as exc:
+            log.warning("library cluster: %s left out: %s", folder, exc)
+            skipped.append({"episode": folder.name, "reason": str(exc)})
+            continue
         e = emb.of_run(stored.extraction.meta, str(folder))
         if embedder is None:
             embedder, prior = e, float(stored.extraction.meta.get("face_prior") or 0.0)
@@ -94,19 +102,22 @@ def _items(archive: Path, min_faces: int):
             sums.append(vectors[mine].astype(np.float64).sum(0))
             counts.append(int(mine.sum()))
             episode.append(k)
+    hook("episodes", completed=len(folders), total=len(folders))
     dim = embedder["dim"] if embedder else 0
     return members, np.array(sums).reshape(len(sums), dim), np.array(counts, np.float64), \
         np.array(episode, np.int64), embedder, prior
 
 
-def cluster_archive(archive, library=None, distance: float = 0.0, min_faces: int = MIN_FACES) -> dict:
+def cluster_archive(archive, library=None, distance: float = 0.0, min_faces: int = MIN_FACES, hook=None) -> dict:
     """Group the unnamed people of ARCHIVE_DIR's episodes; write identities.json and identities.csv there.
-    Identities seen in two or more episodes are listed (most episodes first)."""
+    Identities seen in two or more episodes are listed (most episodes first). `hook(step, completed=, total=)`
+    hears of every episode read; an episode that cannot be read is left out with its reason ("skipped")."""
     from ..grouping.linkage import sums_average_linkage
     from .recognise import bands
 
     archive = Path(archive)
-    members, sums, counts, episode, embedder, prior = _items(archive, min_faces)
+    skipped: list[dict] = []
+    members, sums, counts, episode, embedder, prior = _items(archive, min_faces, hook or _no_hook, skipped)
     cut = float(distance or ARCHIVE_FACTOR * (prior or 0.0))
     if members and cut <= 0:
         raise ConfigError("the runs do not record their embedder's same-person distance; give --distance")
@@ -147,9 +158,13 @@ def cluster_archive(archive, library=None, distance: float = 0.0, min_faces: int
     doc = {"format": FORMAT, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
            "archive": str(archive.resolve()), "embedder": embedder, "distance": cut, "min_faces": min_faces,
            "episodes": len({m["episode"] for m in members}), "people_considered": len(members),
-           "people_in_identities": sum(len(g) for g in recurring), "identities": identities}
+           "people_in_identities": sum(len(g) for g in recurring), "skipped": skipped, "identities": identities}
     write_identities(archive, doc)
     return doc
+
+
+def _no_hook(step, completed=None, total=None):
+    pass
 
 
 def write_identities(archive: Path, doc: dict) -> None:
