@@ -127,7 +127,6 @@ def cluster_cmd(ctx, archive, library_path, distance, min_faces):
     together; clothing is not used across episodes). Writes ARCHIVE/identities.json and identities.csv;
     name one with `facecluster library name-identity ARCHIVE ID NAME`."""
     from ..library.archive import IDENTITIES_CSV, cluster_archive
-
     from .options import ProgressHook
 
     lib = _open(library_path, readonly=True) if library_path else None

@@ -79,7 +79,7 @@ def _items(archive: Path, min_faces: int, hook, skipped: list[dict]):
         try:
             stored = load_episode(folder)
         except FaceclusterError as exc:
-            log.warning("library cluster: %s left out: %s", folder, exc)
+            log.info("library cluster: %s left out: %s", folder, exc)  # the command lists them at the end
             skipped.append({"episode": folder.name, "reason": str(exc)})
             continue
         e = emb.of_run(stored.extraction.meta, str(folder))

@@ -34,7 +34,7 @@ def archive_cast(archive) -> dict:
         try:
             stored = load_episode_people(folder)
         except FaceclusterError as exc:  # one damaged episode is left out, said, not the whole cast
-            log.warning("cast: %s left out: %s", folder, exc)
+            log.info("cast: %s left out: %s", folder, exc)  # the command lists them at the end
             skipped.append({"episode": folder.name, "reason": str(exc)})
             continue
         duration = float(stored.manifest.get("analysed_seconds") or 0.0)
