@@ -37,6 +37,9 @@ class Config:
         0.06, "Shot cuts: minimum mean luma change (0-1) between consecutive frames that starts a new shot "
               "(it must also be 3x the recent typical change).",
         range=(0.01, 1.0))
+    deinterlace: str = _opt("auto", "Interlaced video (broadcast 576i/1080i, tape transfers): repair the combed, "
+                                    "moving parts of sampled frames: 'auto' (frames the stream marks as interlaced), "
+                                    "'on' (every frame) or 'off'.", choices=("auto", "on", "off"))
     # faces
     face_detector: str = _opt("dlib-hog", "Face detector backend (see `facecluster backends`).")
     face_detector_model: str = _opt("", "Detector model name or path (empty = the backend's default).")

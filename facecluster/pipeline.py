@@ -215,7 +215,8 @@ def _video_reader(video: Path, config: Config, resume: dict | None = None) -> Vi
     from .onnx import providers_for
 
     threads = 0 if providers_for(config.device)[0] == "CUDAExecutionProvider" else 1
-    return VideoReader(video, config.fps, config.shot_threshold, config.max_seconds, resume=resume, threads=threads)
+    return VideoReader(video, config.fps, config.shot_threshold, config.max_seconds, resume=resume, threads=threads,
+                       deinterlace=config.deinterlace)
 
 
 def _stored_extraction(path):

@@ -19,6 +19,7 @@ from typing import Iterator
 import numpy as np
 
 from ..types import Frame
+from .deinterlace import deinterlace
 from .orient import Orientation
 from .probe import declared_duration, nominal_fps, open_video, reason
 from .shots import ShotDetector, luma_thumbnail
@@ -301,6 +302,10 @@ class ReadPass:
                 log.warning("%s: rotation metadata of %.0f degrees is not a multiple of 90 and is ignored",
                             self.r.path, self.orientation.unsupported)
         image = to_bgr(frame)
+        s.interlaced_frames += bool(frame.interlaced_frame)
+        if self.r.deinterlace == "on" or (self.r.deinterlace == "auto" and frame.interlaced_frame):
+            image, _ = deinterlace(image)  # before rotation: fields are lines of the coded picture
+            s.deinterlaced_frames += 1
         if self.orientation:
             image = self.orientation.apply(image)
         s.frames_sampled += 1

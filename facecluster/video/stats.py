@@ -37,6 +37,8 @@ class DecodeStats:
     seconds_lost: float = 0.0  # gaps next to errors + failed packets + ended_early_s
     timestamp_jumps_fixed: int = 0
     frames_discarded: int = 0  # decoded again to reach the resume point
+    interlaced_frames: int = 0  # sampled frames the stream marks as interlaced
+    deinterlaced_frames: int = 0  # sampled frames repaired (deinterlace.py), by the `deinterlace` setting
     seconds: float = 0.0  # wall time spent reading
     first_error: str = ""
     ended_early_s: float = 0.0  # the stream stopped this long before its declared end
@@ -49,7 +51,7 @@ class DecodeStats:
     resume_note: str = ""  # why a resume did not seek
 
     ADDITIVE = ("frames_decoded", "frames_sampled", "packets", "decode_errors", "corrupt_frames", "seconds_lost",
-                "timestamp_jumps_fixed", "frames_discarded", "seconds")
+                "timestamp_jumps_fixed", "frames_discarded", "interlaced_frames", "deinterlaced_frames", "seconds")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -67,6 +69,7 @@ class DecodeStats:
 
 _log_lock = threading.Lock()
 _log_users = 0
+_log_level_before = None  # the level the first of the reads open at once found, restored by the last one
 
 
 class CapturedErrors:
@@ -76,10 +79,10 @@ class CapturedErrors:
     def __enter__(self):
         import av.logging
 
-        global _log_users
+        global _log_users, _log_level_before
         with _log_lock:
             if _log_users == 0:
-                self._level = av.logging.get_level()
+                _log_level_before = av.logging.get_level()
                 av.logging.set_level(av.logging.ERROR)
             _log_users += 1
         self._capture = av.logging.Capture(local=False)
@@ -100,8 +103,8 @@ class CapturedErrors:
         self._capture.__exit__(*exc)
         with _log_lock:
             _log_users -= 1
-            if _log_users == 0:
-                av.logging.set_level(self._level)
+            if _log_users == 0:  # reads may end in another order than they began
+                av.logging.set_level(_log_level_before)
 
 
 
