@@ -393,3 +393,41 @@ def test_interlaced_video_is_repaired_when_marked(tmp_path, mode, repaired):
     assert auto.stats.interlaced_frames == 0 and auto.stats.deinterlaced_frames == 0
     with pytest.raises(ValueError, match="deinterlace must be one of"):
         VideoReader(clip, fps=5, deinterlace="yes")
+
+
+@pytest.mark.parametrize("sar, coded, shown", [((64, 45), (720, 576), (1024, 576)), ((8, 9), (720, 480), (720, 540)),
+                                               ((4, 3), (1440, 1080), (1920, 1080))])
+def test_anamorphic_pictures_get_square_pixels(tmp_path, sar, coded, shown):
+    """A stream whose pixels are not square (PAL 16:9, NTSC 4:3, HDV) is stretched to square pixels, never
+    shrunk, as players show it: a drawn square stays square, probe reports the shown size, the statistics
+    the pixel aspect."""
+    from fractions import Fraction
+
+    w, h = coded
+    picture = np.zeros((h, w, 3), np.uint8)
+    side = h // 3  # a square of `side` shown pixels is side / aspect coded columns wide
+    cols = round(side / (sar[0] / sar[1]))
+    picture[h // 3:h // 3 + side, w // 2 - cols // 2:w // 2 - cols // 2 + cols] = 255
+    path = tmp_path / "anamorphic.mp4"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+        stream.codec_context.sample_aspect_ratio = Fraction(*sar)
+        for _ in range(10):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(picture, format="bgr24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    info = probe(path)
+    assert (info.width, info.height) == shown and info.pixel_aspect == f"{sar[0]}:{sar[1]}"
+    reader = VideoReader(path, fps=5)
+    frame = next(iter(reader.frames()))
+    assert frame.image.shape[:2] == (shown[1], shown[0]) and reader.stats.pixel_aspect == info.pixel_aspect
+    ys, xs = np.nonzero(frame.image[..., 1] > 128)
+    assert abs((xs.max() - xs.min()) / (ys.max() - ys.min()) - 1) < 0.05  # the square is square again
+
+
+def test_square_pixel_streams_are_left_as_they_are(shared_videos):
+    """Within 1 % of square (faceapi_test_video.mp4 says 14720:14719) is square: nothing is resized."""
+    info = probe(shared_videos / "faceapi_test_video.mp4")
+    assert (info.width, info.height, info.pixel_aspect) == (820, 460, "")

@@ -124,7 +124,7 @@ def annotate(folder, video=None, out_path=None, hook: Callable | None = None) ->
                 enc.options = {"crf": "20", "preset": "veryfast"}
             current, since = [], 0
             for frame in src.decode(stream):
-                image = Orientation.of(frame).apply(frame.to_ndarray(format="bgr24"))[:h, :w].copy()
+                image = Orientation.of(frame, stream).apply(frame.to_ndarray(format="bgr24"))[:h, :w].copy()
                 if n in samples:
                     current, since = samples[n], n
                 elif n - since >= hold:

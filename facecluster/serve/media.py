@@ -73,7 +73,7 @@ class FrameSource:
                     break
             if chosen is None:
                 raise InputError(f"no frame at {t:.2f} s in {self.path}")
-            image = Orientation.of(chosen).apply(chosen.to_ndarray(format="bgr24"))
+            image = Orientation.of(chosen, stream).apply(chosen.to_ndarray(format="bgr24"))
         except av.error.FFmpegError as exc:
             raise InputError(f"cannot decode {self.path} at {t:.2f} s ({exc})") from None
         finally:

@@ -296,8 +296,10 @@ class ReadPass:
         while self.t0 + self.next_k * self.step <= t:  # variable frame rate or gaps: stay on the grid
             self.next_k += 1
         if self.orientation is None:
-            self.orientation = Orientation.of(frame)
+            self.orientation = Orientation.of(frame, self.stream)
             s.rotation, s.mirrored = self.orientation.rotation, self.orientation.mirrored
+            a = self.orientation.pixel_aspect
+            s.pixel_aspect = f"{a.numerator}:{a.denominator}" if a else ""
             if self.orientation.unsupported:
                 log.warning("%s: rotation metadata of %.0f degrees is not a multiple of 90 and is ignored",
                             self.r.path, self.orientation.unsupported)

@@ -1,13 +1,20 @@
-"""Rotation metadata (the display matrix phones write): turn decoded pictures upright, as players do.
+"""How a decoded picture is shown: its pixel aspect ratio and rotation metadata, applied as players do.
 
-The rules are FFmpeg's own (fftools autorotate): a display matrix turns the coded picture by a multiple
-of 90 degrees, possibly mirrored; other angles are left alone with a warning.
+Pixel aspect (the stream's sample aspect ratio): anamorphic video stores wide pictures in fewer columns
+(PAL 16:9 SD is 720x576 with pixels 64:45 wide, HDV is 1440x1080 with 4:3 pixels); left as coded, every
+face is squeezed, which the 5-point alignment (a similarity transform) cannot undo. The picture is
+stretched to square pixels, never shrunk: wider when pixels are wide, taller when they are narrow.
+
+Rotation (the display matrix phones write): the rules are FFmpeg's own (fftools autorotate): a display
+matrix turns the coded picture by a multiple of 90 degrees, possibly mirrored; other angles are left alone
+with a warning.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 
@@ -19,18 +26,21 @@ class Orientation:
     rotation: int = 0  # clockwise degrees applied for display: 0, 90, 180, 270
     mirrored: bool = False  # flipped left-right after the rotation
     unsupported: float = 0.0  # a non-right angle that was not applied
+    pixel_aspect: Fraction | None = None  # width / height of a coded pixel, when not square
 
     @classmethod
-    def of(cls, frame) -> "Orientation":
+    def of(cls, frame, stream=None) -> "Orientation":
+        from dataclasses import replace
+
         from av.sidedata.sidedata import Type
 
+        aspect = pixel_aspect(stream) if stream is not None else None
         try:
             side = frame.side_data.get(Type.DISPLAYMATRIX)
         except (KeyError, ValueError, AttributeError):
             side = None
-        if side is None:
-            return cls()
-        return cls.from_matrix(np.frombuffer(bytes(side), np.int32)[:9], frame.rotation)
+        turned = cls() if side is None else cls.from_matrix(np.frombuffer(bytes(side), np.int32)[:9], frame.rotation)
+        return replace(turned, pixel_aspect=aspect) if aspect else turned
 
     @classmethod
     def from_matrix(cls, m, ccw_degrees: float) -> "Orientation":
@@ -48,12 +58,23 @@ class Orientation:
             return cls(180, mirrored=True) if m[4] < 0 else cls()  # a vertical flip = 180 degrees, mirrored
         return cls(unsupported=float(theta))
 
+    def square_size(self, width: int, height: int) -> tuple[int, int]:
+        """The coded picture's size once its pixels are square (before rotation)."""
+        a = self.pixel_aspect
+        if not a:
+            return width, height
+        return (round(width * a), height) if a > 1 else (width, round(height / a))
+
     def display_size(self, width: int, height: int) -> tuple[int, int]:
+        width, height = self.square_size(width, height)
         return (height, width) if self.rotation in (90, 270) else (width, height)
 
     def apply(self, image: np.ndarray) -> np.ndarray:
         import cv2
 
+        if self.pixel_aspect:
+            image = cv2.resize(image, self.square_size(image.shape[1], image.shape[0]),
+                               interpolation=cv2.INTER_LINEAR)
         if self.rotation == 90:
             image = cv2.rotate(image, cv2.ROTATE_90_CLOCKWISE)
         elif self.rotation == 180:
@@ -63,4 +84,17 @@ class Orientation:
         return cv2.flip(image, 1) if self.mirrored else image
 
     def __bool__(self) -> bool:
-        return bool(self.rotation or self.mirrored)
+        return bool(self.rotation or self.mirrored or self.pixel_aspect)
+
+
+def pixel_aspect(stream) -> Fraction | None:
+    """The stream's sample aspect ratio when its pixels are not square (within 1 %), else None."""
+    for source in (stream, getattr(stream, "codec_context", None)):
+        try:
+            value = getattr(source, "sample_aspect_ratio", None)
+        except (ValueError, AttributeError):
+            value = None
+        if value and value > 0:
+            value = Fraction(value)
+            return value if abs(value - 1) >= Fraction(1, 100) and Fraction(1, 4) <= value <= 4 else None
+    return None

@@ -23,6 +23,7 @@ class VideoInfo:
     frame_count: int  # from the container; 0 when unknown
     start_time_s: float
     rotation: int = 0  # degrees the coded picture is turned clockwise for display (0, 90, 180, 270)
+    pixel_aspect: str = ""  # "64:45" when the coded pixels are not square (width and height are square-pixel)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -75,15 +76,17 @@ def declared_duration(container, stream) -> float:
 
 def first_frame_orientation(container, stream) -> Orientation:
     """Rotation metadata travels as side data on decoded frames, so look at the first one; a file
-    whose first frame does not decode is reported by the reader, not here."""
+    whose first frame does not decode is reported by the reader, not here (the pixel aspect still counts)."""
     import av
+
+    from .orient import pixel_aspect
 
     try:
         for frame in container.decode(stream):
-            return Orientation.of(frame)
+            return Orientation.of(frame, stream)
     except (av.error.FFmpegError, ValueError):
         pass
-    return Orientation()
+    return Orientation(pixel_aspect=pixel_aspect(stream))
 
 
 def probe(path: str | os.PathLike) -> VideoInfo:
@@ -98,6 +101,8 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         orientation = first_frame_orientation(container, stream)
         info.width, info.height = orientation.display_size(width, height)
         info.rotation = orientation.rotation
+        a = orientation.pixel_aspect
+        info.pixel_aspect = f"{a.numerator}:{a.denominator}" if a else ""
         return info
     finally:
         container.close()

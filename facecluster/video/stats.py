@@ -46,6 +46,7 @@ class DecodeStats:
     decoded_span_s: float = 0.0  # first to last decoded frame of the whole video, one frame included
     rotation: int = 0  # clockwise degrees applied to the pictures
     mirrored: bool = False
+    pixel_aspect: str = ""  # "64:45": the stream's pixels were not square and were stretched square
     skip_between_samples: str = "nonref"
     resumed: str = ""  # "", "seek", "scan" (packets read from the start, decoded from a keyframe), "start"
     resume_note: str = ""  # why a resume did not seek
