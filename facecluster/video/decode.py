@@ -298,8 +298,7 @@ class ReadPass:
         if self.orientation is None:
             self.orientation = Orientation.of(frame, self.stream)
             s.rotation, s.mirrored = self.orientation.rotation, self.orientation.mirrored
-            a = self.orientation.pixel_aspect
-            s.pixel_aspect = f"{a.numerator}:{a.denominator}" if a else ""
+            s.pixel_aspect = self.orientation.pixel_aspect_text
             if self.orientation.unsupported:
                 log.warning("%s: rotation metadata of %.0f degrees is not a multiple of 90 and is ignored",
                             self.r.path, self.orientation.unsupported)

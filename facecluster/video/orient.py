@@ -83,6 +83,12 @@ class Orientation:
             image = cv2.rotate(image, cv2.ROTATE_90_COUNTERCLOCKWISE)
         return cv2.flip(image, 1) if self.mirrored else image
 
+    @property
+    def pixel_aspect_text(self) -> str:
+        """"64:45" when the pixels are not square, else "" (as the manifest records it)."""
+        a = self.pixel_aspect
+        return f"{a.numerator}:{a.denominator}" if a else ""
+
     def __bool__(self) -> bool:
         return bool(self.rotation or self.mirrored or self.pixel_aspect)
 

@@ -101,8 +101,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         orientation = first_frame_orientation(container, stream)
         info.width, info.height = orientation.display_size(width, height)
         info.rotation = orientation.rotation
-        a = orientation.pixel_aspect
-        info.pixel_aspect = f"{a.numerator}:{a.denominator}" if a else ""
+        info.pixel_aspect = orientation.pixel_aspect_text
         return info
     finally:
         container.close()
