@@ -146,8 +146,7 @@ def cluster_cmd(ctx, archive, library_path, distance, min_faces):
         hint = f"  (looks like {hint['name']}, {hint['similarity']:.2f})" if hint else ""
         click.echo(f"  identity {ident['id']:>3}: {ident['episodes']} episodes, {ident['faces']} faces: "
                    f"{eps}{more}{hint}")
-    for s in doc["skipped"]:
-        click.echo(f"  left out {s['episode']}: {s['reason']}")
+    _echo_left_out(doc)
 
 
 @library_group.command("name-identity")
@@ -175,6 +174,12 @@ def name_identity_cmd(archive, identity, name, library_path):
             click.echo(f"  {d['episode']}: person {d['person_id']} is now {d['name']!r}")
 
 
+def _echo_left_out(doc: dict) -> None:
+    """The episodes an archive-wide command could not read, with why."""
+    for s in doc["skipped"]:
+        click.echo(f"  left out {s['episode']}: {s['reason']}")
+
+
 @library_group.command("cast")
 @click.argument("archive", type=click.Path(file_okay=False, path_type=Path))
 def cast_cmd(archive):
@@ -185,11 +190,9 @@ def cast_cmd(archive):
 
     doc = archive_cast(archive)
     click.echo(f"{len(doc['people'])} named people in {doc['episodes']} episodes -> {archive / CAST_CSV}")
-    for s in doc["skipped"]:
-        click.echo(f"  left out {s['episode']}: {s['reason']}")
+    _echo_left_out(doc)
     for t in doc["people"][:50]:
-        click.echo(f"  {t['name']}: {t['episodes']} episode{'s' if t['episodes'] != 1 else ''}, screen time "
-                   f"{fmt_time(t['screen_time_s'])}")
+        click.echo(f"  {t['name']}: {plural(t['episodes'], 'episode')}, screen time {fmt_time(t['screen_time_s'])}")
 
 
 COMMANDS = [library_group]

@@ -305,35 +305,30 @@ class RunFolder:
                 out.append(name)
         return out
 
-    def _users_files(self, names) -> list[str]:
-        """Those of `names` present in the folder but not written by facecluster (not in the last manifest)."""
-        present = [n for n in names if (self.path / n).exists()]
-        if not present:
-            return []
-        try:
-            listed = read_json(self.path / MANIFEST).get("files")
-        except InputError:
-            listed = None
-        return [n for n in present if not isinstance(listed, dict) or n not in listed]
+    def _users_files(self, names, listed) -> list[str]:
+        """Those of `names` present in the folder but not written by facecluster (not `listed` in the last
+        manifest's files)."""
+        return [n for n in names if (self.path / n).exists() and not (isinstance(listed, dict) and n in listed)]
 
-    def previous_generation(self) -> int:
+    def _previous_manifest(self) -> dict:
         try:
-            value = read_json(self.path / MANIFEST).get("generation")
+            return read_json(self.path / MANIFEST)
         except InputError:
-            return 0
-        return value if isinstance(value, int) and value >= 0 else 0
+            return {}
 
     # writing ------------------------------------------------------------------------------------------
     def commit(self, results: ResultSet) -> dict:
         """Replace the result set (call inside writing()); returns the manifest written."""
-        generation = self.previous_generation() + 1
+        previous = self._previous_manifest()
+        before = previous.get("generation")
+        generation = (before if isinstance(before, int) and before >= 0 else 0) + 1
         people_doc = {"format": PEOPLE_FORMAT, "run_id": results.run_id, "generation": generation,
                       "grouping": results.grouping, "people": results.people,
                       "unassigned_units": [int(u) for u in results.unassigned_units],
                       "clustered": [] if results.base is None else np.asarray(results.base).tolist()}
         files: dict[str, bytes] = {PEOPLE: dumps(people_doc), PEOPLE_CSV: people_csv(results.people),
                                    PEOPLE_VTT: people_vtt(results.people), REPORT: results.report_html.encode("utf-8")}
-        for name in self._users_files(LATER_EXPORTS):
+        for name in self._users_files(LATER_EXPORTS, previous.get("files")):
             log.warning("%s was not written by facecluster: left as it is, so this run's %s is not written (move "
                         "that file away to get it)", self.path / name, name)
             files.pop(name)

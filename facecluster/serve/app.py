@@ -159,9 +159,7 @@ def create_app(folder, host: str = "127.0.0.1", port: int = 0, allow_remote: boo
         """Who is on screen, for the player's caption track: the current people (people.vtt as committed)."""
         from flask import Response
 
-        from ..runfolder.documents import people_vtt
-
-        return Response(people_vtt(review.stored().people), mimetype="text/vtt", headers={"Cache-Control": "no-store"})
+        return Response(review.captions(), mimetype="text/vtt", headers={"Cache-Control": "no-store"})
 
     @app.get("/frame/<int:ms>.jpg")
     def frame(ms: int):

@@ -88,6 +88,12 @@ class Review:
                 self._derived[name] = make(stored)
             return self._derived[name]
 
+    def captions(self) -> bytes:
+        """people.vtt of the current people, for the player's caption track (made once per state)."""
+        from ..runfolder.documents import people_vtt
+
+        return self._memo("captions", lambda stored: people_vtt(stored.people))
+
     def video(self) -> Path | None:
         if self.video_override is not None:
             return self.video_override
