@@ -109,6 +109,15 @@ class Config:
     device: str = _opt("auto", "Where models run: 'cpu', 'cuda' (fails if no CUDA) or 'auto' (CUDA when onnxruntime-gpu "
                                "sees a GPU, else the CPU with one notice).", choices=("auto", "cpu", "cuda"),
                        scope="system")
+    runtime: str = _opt("auto", "What runs the face and re-ID embedders on the CPU: 'openvino' (1.5-4x faster; `pip "
+                                "install 'facecluster[openvino]'`), 'onnxruntime' (onnxruntime or OpenCV's dnn, "
+                                "whichever measured faster for the model) or 'auto' (OpenVINO when installed). The "
+                                "detectors always run on onnxruntime.",
+                        choices=("auto", "openvino", "onnxruntime"), scope="system")
+    precision: str = _opt("f32", "Number format of the OpenVINO runtime: 'bf16' embeds faces about 3x faster again on "
+                                 "CPUs with bfloat16 units (Intel AMX/AVX-512 BF16; elsewhere it stays f32) but "
+                                 "scored lower on the grouping benchmark (BENCHMARKS.md).",
+                          choices=("f32", "bf16"), scope="system")
     workers: int = _opt(0, "Inference threads beside the decoder (0 = from the cores this process may use).",
                         range=(0, 256), scope="system")
 

@@ -1,5 +1,5 @@
-"""One place that opens ONNX models with onnxruntime, so every backend gets the same threads, device,
-log level, errors and model-file fixes.
+"""One place that opens ONNX models (onnxruntime; OpenCV's dnn or OpenVINO where a backend measured them faster
+on the CPU), so every backend gets the same threads, device, runtime, log level, errors and model-file fixes.
 
 Model-file fix "dangling-inputs" (opencv_zoo's block-quantised `*_int8bq.onnx`, e.g. SFace): the
 quantiser replaced each weight by DequantizeLinear -> Reshape but left the old weight names declared as
@@ -25,6 +25,7 @@ from .protobuf import field, fields, rewrite, strings
 
 log = logging.getLogger(__name__)
 DEVICES = ("cpu", "cuda", "auto")
+RUNTIMES = ("auto", "openvino", "onnxruntime")
 GPU_HINT = ("install onnxruntime-gpu: `pip install 'facecluster[gpu]'`, then `pip uninstall -y onnxruntime` and "
             "`pip install --force-reinstall onnxruntime-gpu` (the CPU and GPU wheels share one module), with an "
             "NVIDIA driver for CUDA 12/13; or use --device cpu")
@@ -69,15 +70,53 @@ def providers_for(device: str) -> list[str]:
     return ["CPUExecutionProvider"]
 
 
-def load_session(model: ResolvedModel, what: str, threads: int = 1, device: str = "cpu", engine: str = "onnxruntime"):
+def runtime_for(runtime: str, device: str) -> str:
+    """What runs the models that OpenVINO may run: "openvino" (asked for, or "auto" with the openvino package
+    installed) when the models run on the CPU, else "onnxruntime" (onnxruntime, or OpenCV's dnn where a backend
+    measured it faster; on a GPU always onnxruntime's CUDA provider)."""
+    from . import ov_session
+
+    if runtime not in RUNTIMES:
+        raise ConfigError(f"unknown runtime {runtime!r}; choose one of: {', '.join(RUNTIMES)}")
+    if runtime == "onnxruntime" or providers_for(device)[0] != "CPUExecutionProvider":
+        return "onnxruntime"
+    if runtime == "openvino":
+        ov_session.core()  # a DependencyError saying how to install it
+        return "openvino"
+    return "openvino" if ov_session.available() else "onnxruntime"
+
+
+def runtime_info(runtime: str, device: str, precision: str = "f32") -> dict:
+    """What a run records about the runtime its models ran on."""
+    if runtime_for(runtime, device) == "openvino":
+        from . import ov_session
+
+        return ov_session.info(precision)
+    ort = import_onnxruntime()
+    return {"name": "onnxruntime", "version": ort.__version__, "precision": "f32",
+            "device": "cuda" if providers_for(device)[0] == "CUDAExecutionProvider" else "cpu"}
+
+
+def engine_of(session) -> str | None:
+    """What runs a session: "openvino", "opencv" or "onnxruntime" (None: not a model session)."""
+    name = type(session).__name__
+    return {"OpenVINOSession": "openvino", "OpenCVSession": "opencv", "InferenceSession": "onnxruntime"}.get(name)
+
+
+def load_session(model: ResolvedModel, what: str, threads: int = 1, device: str = "cpu", engine: str = "onnxruntime",
+                 runtime: str = "onnxruntime", precision: str = "f32"):
     """InferenceSession for `model` on `device` ("cpu", "cuda" or "auto"); a file onnxruntime cannot load is
-        a ModelError naming it. With engine "opencv" on the CPU: an OpenCVSession (same interface) instead, where
-    OpenCV can import the graph.
+    a ModelError naming it. On the CPU the backend's `engine` says what runs it fastest, as measured for it:
+    "opencv" (OpenCV's dnn, an OpenCVSession with the same interface, where OpenCV can import the graph),
+    "openvino" (an OpenVINOSession where `runtime` resolves to OpenVINO, see runtime_for; else as "opencv") or
+    "onnxruntime".
 
     One thread by default: the pipeline decodes on the other core at the same time, and two inference
     threads per model oversubscribed the 2-core machine (fast profile 3.2x -> 4.9x real time measured)."""
     providers = providers_for(device)
-    if engine == "opencv" and providers[0] == "CPUExecutionProvider":
+    if engine == "openvino" and runtime_for(runtime, device) == "openvino":
+        return _openvino_session(model, what, threads, precision)
+    if engine in ("opencv", "openvino") and providers[0] == "CPUExecutionProvider":
         try:
             return OpenCVSession(model, what)
         except ModelError as exc:  # a graph OpenCV cannot import (other exports): onnxruntime runs it, or says why
@@ -106,6 +145,47 @@ def load_session(model: ResolvedModel, what: str, threads: int = 1, device: str 
     return session
 
 
+def _openvino_session(model: ResolvedModel, what: str, threads: int, precision: str):
+    from . import ov_session
+
+    fix = _fix_of(model)
+
+    def onnx_bytes() -> bytes:
+        data = apply_fix(fix, Path(model.path)) if fix else Path(model.path).read_bytes()
+        return _folded(data, what, Path(model.path)) if fix == "dangling-inputs" else data
+
+    key = f"{model.sha256[:32]}-{fix or 'as-is'}"
+    source = ov_session.converted(key, onnx_bytes) if model.sha256 else None
+    if source is not None:
+        try:
+            return ov_session.OpenVINOSession(source, what, Path(model.path), threads, precision)
+        except ModelError as exc:  # a damaged cache entry: made again from the model file
+            log.debug("%s; converting %s again", exc, model.path)
+            source = ov_session.converted(key, onnx_bytes, again=True)
+    return ov_session.OpenVINOSession(source or onnx_bytes(), what, Path(model.path), threads, precision)
+
+
+def _folded(data: bytes, what: str, path: Path) -> bytes:
+    """A block-quantised graph with its constant DequantizeLinear nodes folded into fp32 weights by onnxruntime's
+    basic optimiser (standard ONNX operators only): OpenVINO cannot convert DequantizeLinear with blocks
+    (opset 21). 0.2 s for SFace, once per model load."""
+    import tempfile
+
+    ort = import_onnxruntime()
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    opts.add_session_config_entry("session.disable_quant_qdq", "1")
+    with tempfile.TemporaryDirectory(prefix="facecluster-") as tmp:
+        opts.optimized_model_filepath = str(Path(tmp) / "folded.onnx")
+        try:
+            ort.InferenceSession(data, opts, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises several unrelated types for bad files
+            raise ModelError(f"cannot load {what} {path}: {str(exc).splitlines()[0] if str(exc) else exc!r}; check "
+                             f"the file (`facecluster models verify`) or choose another model") from None
+        return Path(opts.optimized_model_filepath).read_bytes()
+
+
 def _fix_of(model: ResolvedModel) -> str | None:
     """The graph fix a model file needs: its own, or its registry entry's."""
     return model.load_fix or getattr(REGISTRY.get(model.name), "load_fix", None)
@@ -131,10 +211,7 @@ class OpenCVSession:
         fix = _fix_of(model)
         try:
             data = apply_fix(fix, Path(model.path)) if fix else Path(model.path).read_bytes()
-            graph = next(p for n, w, p in fields(data) if n == 7 and w == 2)
-            initializers = {s for n, w, p in fields(graph) if n == 5 and w == 2 for s in strings(p, 8)}
-            self._inputs = [i for i in _declared(graph, 11) if i.name not in initializers]
-            self._outputs = _declared(graph, 12)
+            self._inputs, self._outputs = graph_io(data)
             self.net = cv2.dnn.readNetFromONNX(np.frombuffer(data, np.uint8))
         except (cv2.error, StopIteration, ValueError, IndexError, UnicodeDecodeError) as exc:
             lines = str(getattr(exc, "msg", exc)).strip().splitlines()
@@ -158,6 +235,13 @@ class OpenCVSession:
 class Declared:
     name: str
     shape: list  # ints, or the symbolic name (str) of a dynamic dimension
+
+
+def graph_io(model: bytes) -> tuple[list[Declared], list[Declared]]:
+    """An ONNX model's declared inputs (initializers listed as inputs left out) and outputs."""
+    graph = next(p for n, w, p in fields(model) if n == 7 and w == 2)
+    initializers = {s for n, w, p in fields(graph) if n == 5 and w == 2 for s in strings(p, 8)}
+    return [i for i in _declared(graph, 11) if i.name not in initializers], _declared(graph, 12)
 
 
 def _declared(graph: bytes, number: int) -> list[Declared]:

@@ -30,6 +30,7 @@ from .people import summarize_people
 from .results.state import Regrouped, analysed_seconds, regroup, result_set
 from .runfolder import Extraction, RunFolder, read_extraction
 from .runfolder.layout import EXTRACTION, THUMBS
+from .onnx import runtime_info
 from .table import RunTable
 from .video import VideoInfo, VideoReader, probe
 
@@ -143,7 +144,8 @@ def run(video, config: Config | None = None, output_dir=None, hook: Hook | None 
                 "config": config.to_dict(), "models": models,
                 "backends": {"face_detector": config.face_detector, "face_embedder": config.face_embedder,
                              "body_detector": config.body_detector or None,
-                             "clothing_embedder": config.clothing_embedder or None, "upscale": config.upscale or None},
+                             "clothing_embedder": config.clothing_embedder or None, "upscale": config.upscale or None,
+                             "runtime": runtime_info(config.runtime, config.device, config.precision)},
                 "face_prior": backends.face_embedder.SAME_PERSON_DISTANCE,
                 "clothing_prior": backends.clothing.SAME_PERSON_DISTANCE if backends.clothing else None,
                 "spaces": {"face": backends.face_embedder.DIM,

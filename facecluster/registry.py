@@ -43,6 +43,8 @@ class FaceDetectorOptions:
     #                               full-resolution window where the face has one size (detect/refine.py)
     models_dir: str = ""
     device: str = "cpu"
+    runtime: str = "onnxruntime"  # see onnx.runtime_for
+    precision: str = "f32"        # OpenVINO's ("f32" or "bf16")
     threads: int = 1
 
 
@@ -53,6 +55,8 @@ class FaceEmbedderOptions:
     preprocess: str = ""          # torch embedder: facenet, edgeface, arcface or a spec (facecluster.export)
     models_dir: str = ""
     device: str = "cpu"
+    runtime: str = "onnxruntime"  # see onnx.runtime_for
+    precision: str = "f32"        # OpenVINO's ("f32" or "bf16")
     threads: int = 1
     processes: int = 0            # helper processes for an embedder whose bindings keep the GIL (dlib); 0-1: none
 
@@ -64,6 +68,8 @@ class BodyDetectorOptions:
     nms: float = 0.45
     models_dir: str = ""
     device: str = "cpu"
+    runtime: str = "onnxruntime"  # see onnx.runtime_for
+    precision: str = "f32"        # OpenVINO's ("f32" or "bf16")
     threads: int = 1
 
 
@@ -72,6 +78,8 @@ class ClothingEmbedderOptions:
     model: str = ""
     models_dir: str = ""
     device: str = "cpu"
+    runtime: str = "onnxruntime"  # see onnx.runtime_for
+    precision: str = "f32"        # OpenVINO's ("f32" or "bf16")
     threads: int = 1
 
 
@@ -92,7 +100,8 @@ def options_for(kind: str, config) -> Any:
     """The options of `kind`'s backend, taken from a Config (the only place that maps Config fields)."""
     c = config
     common = {"models_dir": c.models_dir}
-    onnx = {**common, "device": getattr(c, "device", "cpu"), "threads": 1}
+    onnx = {**common, "device": getattr(c, "device", "cpu"), "runtime": getattr(c, "runtime", "onnxruntime"),
+            "precision": getattr(c, "precision", "f32"), "threads": 1}
     if kind == "face-detector":
         return FaceDetectorOptions(model=c.face_detector_model, threshold=c.detect_threshold,
                                    max_side=c.detect_max_side, dlib_upsample=c.dlib_upsample,
@@ -280,11 +289,12 @@ def resolve_model(name: str, models_dir: str | None = None):
 
 
 def session(model, what: str, options, engine: str = "onnxruntime"):
-    """onnxruntime session for a resolved model with the options' threads and device (on the CPU, engine
-    "opencv" runs it on OpenCV's dnn instead, behind the same interface)."""
+    """onnxruntime session for a resolved model with the options' threads, device and runtime (OpenVINO, or on
+    the CPU with engine "opencv" OpenCV's dnn, behind the same interface; see onnx.load_session)."""
     from .onnx import load_session
 
-    return load_session(model, what, threads=options.threads, device=options.device, engine=engine)
+    return load_session(model, what, threads=options.threads, device=options.device, engine=engine,
+                        runtime=getattr(options, "runtime", "onnxruntime"), precision=getattr(options, "precision", "f32"))
 
 
 # ---- what can run here -----------------------------------------------------------------------------------

@@ -11,7 +11,9 @@ Without --video it synthesizes a 2-minute 720p/25 fps H.264 episode (seeded). --
 episode by re-muxing a 90 s synthetic episode 40 times (packets copied, timestamps shifted; the truth JSON
 shifted the same way) and reports wall time, peak RSS, people found and BCubed F against that truth.
 Each measurement runs in its own process, so peak RSS is that run's own; decode-only runs right before
-each profile so a noisy machine hits both alike.
+each profile so a noisy machine hits both alike. A profile name may end in @RUNTIME[:PRECISION]
+(fast@onnxruntime, fast@openvino:bf16) to run it on that runtime instead of the default ("auto": OpenVINO
+when installed, in f32).
 """
 
 from __future__ import annotations
@@ -47,7 +49,11 @@ def child(video: str, name: str, outdir: str) -> None:
         info["wall_s"] = time.perf_counter() - t
         result = {"decode": info}
     else:
-        profile, overrides = PROFILES[name] if name in PROFILES else (name, {})
+        base, _, runtime = name.partition("@")  # fast@onnxruntime, fast@openvino:bf16: on that runtime
+        runtime, _, precision = runtime.partition(":")
+        profile, overrides = PROFILES[base] if base in PROFILES else (base, {})
+        overrides = {**overrides, **({"runtime": runtime} if runtime else {}),
+                     **({"precision": precision} if precision else {})}
         config = facecluster.build_config(profiles.path(profile), overrides)
         t = time.perf_counter()
         run = facecluster.run(video, config, output_dir=outdir)

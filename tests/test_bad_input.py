@@ -163,3 +163,21 @@ def test_tampered_model_is_exit_4(tmp_path, earlier_output):
 def test_unknown_backend_lists_choices(tmp_path):
     result = _run([str(VIDEOS / "secureface_rpi_test_4.avi"), "-o", str(tmp_path / "o"), "--face-detector", "nope"])
     assert result.exit_code == 2 and "dlib-hog" in result.output and "yunet" in result.output
+
+
+def test_runtime_openvino_without_openvino_is_exit_6_and_makes_nothing(tmp_path, earlier_output, monkeypatch):
+    from facecluster import ov_session
+
+    monkeypatch.setitem(__import__("sys").modules, "openvino", None)  # as if the package were not installed
+    monkeypatch.setattr(ov_session, "_CORE", None)
+    before = _snapshot(earlier_output)
+    for out in (earlier_output, tmp_path / "new_out"):
+        result = _run([str(VIDEOS / "secureface_rpi_test_4.avi"), "-o", str(out), "--config", FAST,
+                       "--runtime", "openvino"])
+        assert result.exit_code == 6, result.output
+        lines = result.output.strip().splitlines()
+        assert len(lines) == 1 and "pip install 'facecluster[openvino]'" in lines[0] and "--runtime onnxruntime" in lines[0]
+    assert _snapshot(earlier_output) == before and not (tmp_path / "new_out").exists()
+    result = _run([str(VIDEOS / "secureface_rpi_test_4.avi"), "-o", str(tmp_path / "auto"), "--config", FAST,
+                   "--max-seconds", "1"])
+    assert result.exit_code == 0, result.output  # the default (auto) goes on without it

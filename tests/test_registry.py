@@ -37,11 +37,12 @@ def test_names_and_options_come_from_one_table():
     assert "ssim" in registry.names("comparator") and "cnn" in registry.names("comparator")
     config = Config(face_detector="yunet", detect_threshold=0.7, detect_max_side=960, face_embedder="sface",
                     face_embedder_model="x.onnx", embed_flip="off", body_detector="yolo", body_threshold=0.3,
-                    device="cpu", models_dir="/m")
+                    device="cpu", runtime="openvino", precision="bf16", models_dir="/m")
     det = registry.options_for("face-detector", config)
-    assert det == FaceDetectorOptions(threshold=0.7, max_side=960, models_dir="/m", device="cpu")
-    assert registry.options_for("face-embedder", config) == FaceEmbedderOptions(model="x.onnx", flip=False,
-                                                                                models_dir="/m", device="cpu")
+    assert det == FaceDetectorOptions(threshold=0.7, max_side=960, models_dir="/m", device="cpu", runtime="openvino",
+                                      precision="bf16")
+    assert registry.options_for("face-embedder", config) == FaceEmbedderOptions(
+        model="x.onnx", flip=False, models_dir="/m", device="cpu", runtime="openvino", precision="bf16")
     assert registry.options_for("body-detector", config).threshold == 0.3
     assert registry.options_for("comparator", config) == {"models_dir": "/m"}
     with pytest.raises(TypeError, match="options_for"):

@@ -469,3 +469,16 @@ def test_annotate_draws_bodies(torso, tmp_path):
     band[max(y1 - 3, 0):min(y2 + 4, h), max(x1 - 3, 0):min(x2 + 4, w)] = True
     band[max(y1 + 4, 0):max(y2 - 30, 0), max(x1 + 4, 0):max(x2 - 3, 0)] = False  # the inside, above the label
     assert diff[band].max() > 100 and diff[~band].max() < 60  # a box (and its label) around the body only
+
+
+def test_merges_chain_into_one_must_link_group():
+    """Corrections' must-link groups are the connected components of the merges (a-b then b-d is a-b-d)."""
+    from facecluster.results.edits import _components
+
+    linked = np.zeros((6, 6), bool)
+    for a, b in ((0, 1), (1, 3), (4, 5)):
+        linked[a, b] = linked[b, a] = True
+    comp = _components(linked)
+    assert comp[0] == comp[1] == comp[3] and comp[4] == comp[5]
+    assert len({comp[0], comp[2], comp[4]}) == 3 and len(np.unique(comp)) == 3
+    assert _components(np.zeros((0, 0), bool)).shape == (0,)

@@ -13,7 +13,7 @@ class OnnxFaceEmbedder(FaceEmbedder):
     MEAN: float = 127.5
     STD: float = 128.0
     RGB: bool = True
-    CPU_ENGINE: str = "onnxruntime"  # or "opencv" where it measures faster with the same vectors
+    CPU_ENGINE: str = "onnxruntime"  # or what measures faster for the model on the CPU (onnx.load_session)
 
     def __init__(self, options):
         super().__init__(options)

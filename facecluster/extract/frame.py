@@ -49,7 +49,10 @@ class Backends:
                            _make("upscaler", "superres" if c.upscale else "", c))
 
     def models(self, frame_models: "FrameModels") -> list[dict]:
-        """The model files used, each once (name, path, sha256)."""
+        """The model files used, each once (name, path, sha256; for an embedder's model also what ran it:
+        openvino, opencv or onnxruntime)."""
+        from ..onnx import engine_of
+
         f = frame_models
         parts = [f.face_detector, self.face_embedder, f.body_detector, self.clothing, f.upscaler]
         seen, out = set(), []
@@ -57,7 +60,9 @@ class Backends:
             for m in getattr(part, "models", []) if part is not None else []:
                 if m.sha256 not in seen:
                     seen.add(m.sha256)
-                    out.append(m.to_dict())
+                    engine = engine_of(getattr(part, "session", None)) if part in (self.face_embedder, self.clothing) \
+                        else None
+                    out.append(m.to_dict() | ({"engine": engine} if engine else {}))
         return out
 
 
