@@ -1,11 +1,12 @@
 """ONNX models on Intel's OpenVINO runtime (the optional `openvino` extra), behind the part of an onnxruntime
 InferenceSession the backends use.
 
-Why: on the CPU it runs the face models several times faster than onnxruntime or OpenCV's dnn, one thread
-each (BENCHMARKS.md, issue 11): SFace 4-5 ms a face against 21-26 on OpenCV, YuNet on a 1280x720 frame 25 ms
-against 30-55 on onnxruntime. Most of that comes from computing in bfloat16 where the CPU has it (AMX /
-AVX-512 BF16; OpenVINO's own default there), which moved the grouping benchmark's scores, so facecluster asks
-for fp32 unless the `precision` option says bf16; the precision used is recorded in every run's manifest.
+Why: on the CPU it runs the embedders faster than OpenCV's dnn or onnxruntime, one thread each (BENCHMARKS.md,
+issue 11): SFace 14-16 ms a face in fp32 against 23-28 on OpenCV's dnn with the same vectors, MobileFaceNet and
+OSNet 3-4x faster. In bfloat16, where the CPU has it (AMX / AVX-512 BF16), SFace takes 4-6 ms, but the vectors
+move (cosine 0.9995) and so did one benchmark episode's score: fp32 unless the `precision` option says bf16.
+The detectors stay on onnxruntime, which was as fast or faster for them. The runtime, its version and the
+precision are recorded in every run's manifest.
 """
 
 from __future__ import annotations
@@ -51,8 +52,8 @@ def available() -> bool:
 
 
 def cache_dir() -> Path:
-    """Where compiled models are kept between runs ($FACECLUSTER_OPENVINO_CACHE, else the user cache): compiling
-    costs 0.2-0.9 s a model, several per run, while loading a compiled one takes a tenth of that."""
+    """Where converted and compiled models are kept between runs ($FACECLUSTER_OPENVINO_CACHE, else the user
+    cache): preparing SFace from its file takes 0.9 s, loading the kept one 0.1 s. Deleting it only costs time."""
     if os.environ.get("FACECLUSTER_OPENVINO_CACHE"):
         return Path(os.environ["FACECLUSTER_OPENVINO_CACHE"]).expanduser()
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "facecluster" / "openvino"

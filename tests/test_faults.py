@@ -102,6 +102,9 @@ def _command(args, wrap=None) -> list[str]:
 
 def _preexec(umask=None, memory=None):
     def setup():
+        # Ctrl-C as a user's terminal delivers it, however the suite was started: a shell's background job (`cmd &`
+        # in a script) ignores SIGINT, and an ignored SIGINT is inherited, so the CLI would never see it
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
         if umask is not None:
             os.umask(umask)
         if memory is not None:
@@ -119,7 +122,7 @@ def cli(*args, wrap=None, umask=None, memory=None, timeout=300) -> Ran:
 
 def start(*args, wrap=None) -> subprocess.Popen:
     return subprocess.Popen(_command(args, wrap), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=_env())
+                            env=_env(), preexec_fn=_preexec())
 
 
 # what a folder holds ----------------------------------------------------------------------------------------
