@@ -11,6 +11,7 @@ precision are recorded in every run's manifest.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -139,16 +140,19 @@ def converted(key: str, onnx_bytes, again: bool = False) -> Path | None:
     xml = cache_dir() / f"{key}.xml"
     if not again and xml.is_file() and xml.with_suffix(".bin").is_file():
         return xml
+    tmp = xml.with_name(f"{key}.{os.getpid()}-{uuid.uuid4().hex[:8]}.xml")
     try:
         model = core().read_model(onnx_bytes())
         _dynamic_batch(model, openvino)
         xml.parent.mkdir(parents=True, exist_ok=True)
-        tmp = xml.with_name(f"{key}.{os.getpid()}-{uuid.uuid4().hex[:8]}.xml")
         openvino.save_model(model, str(tmp), compress_to_fp16=False)
         os.replace(tmp.with_suffix(".bin"), xml.with_suffix(".bin"))  # the .bin first: a reader wants both
         os.replace(tmp, xml)
     except (OSError, RuntimeError) as exc:
         log.debug("cannot keep %s in the OpenVINO cache: %s", key, exc)
+        for part in (tmp, tmp.with_suffix(".bin")):  # a half-written conversion (e.g. a full disk)
+            with contextlib.suppress(OSError):
+                part.unlink()
         return None
     return xml
 

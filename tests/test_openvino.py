@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -138,3 +139,17 @@ def test_openvino_is_imported_without_its_usage_report():
     env = {k: v for k, v in __import__("os").environ.items() if k not in ("CI", "TF_BUILD", "JENKINS_URL")}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert out.stdout.split() == ["0", "False"]
+
+
+def test_a_conversion_that_fails_halfway_leaves_nothing_behind(cache, monkeypatch):
+    openvino = ov_session.import_openvino()
+
+    def full_disk(model, path, compress_to_fp16=True):
+        Path(path).write_text("<half")
+        Path(path).with_suffix(".bin").write_bytes(b"\0" * 10)
+        raise RuntimeError("No space left on device")
+
+    monkeypatch.setattr(openvino, "save_model", full_disk)
+    session = load_session(registry.resolve_model("yunet", None), "yunet", engine="openvino", runtime="openvino")
+    assert isinstance(session, ov_session.OpenVINOSession)  # loaded from the model file instead
+    assert not [p for p in cache.iterdir() if p.suffix in (".xml", ".bin")]
