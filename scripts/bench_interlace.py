@@ -28,8 +28,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("FACECLUSTER_MODELS", str(ROOT.parent / "shared" / "models"))
 
 from facecluster import build_config, profiles, run  # noqa: E402
-from facecluster.evaluate.harness import score  # noqa: E402
-from facecluster.runfolder import RunFolder  # noqa: E402
+from facecluster.evaluate.harness import evaluate  # noqa: E402
 from facecluster.evaluate.synth import synthesize_episode  # noqa: E402
 from facecluster.video.deinterlace import comb_mask  # noqa: E402
 
@@ -113,9 +112,7 @@ def main() -> None:
                                ("interlaced, deinterlace auto", interlaced, "auto")):
         config = build_config(profiles.path(args.profile), {"deinterlace": mode})
         result = run(video, config, output_dir=out / "runs" / f"{video.stem}-{mode}")
-        with RunFolder(result.output_dir).reading() as rf:
-            stored = rf.load()
-        faces = score(stored.table, set(stored.extraction.frames[:, 0].astype(int).tolist()), truth_path)["faces"]
+        faces = evaluate(result.output_dir, truth_path, write=False)["faces"]
         decode = result.manifest["decode"]
         rows.append((label, faces, len(result.people), decode.get("interlaced_frames"),
                      decode.get("deinterlaced_frames"), result.manifest["speed_x_realtime"]))

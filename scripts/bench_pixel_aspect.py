@@ -24,8 +24,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("FACECLUSTER_MODELS", str(ROOT.parent / "shared" / "models"))
 
 from facecluster import build_config, profiles, run  # noqa: E402
-from facecluster.evaluate.harness import score  # noqa: E402
-from facecluster.runfolder import RunFolder  # noqa: E402
+from facecluster.evaluate.harness import evaluate  # noqa: E402
 
 
 def squeeze(src: Path, aspect: Fraction, marked: Path, unmarked: Path) -> int:
@@ -87,9 +86,7 @@ def main() -> None:
     for label, video, truth_path in (("marked (stretched to square pixels)", marked, out / "truth-square.json"),
                                      ("unmarked (squeezed faces, as before)", unmarked, out / "truth-squeezed.json")):
         result = run(video, build_config(profiles.path(args.profile)), output_dir=out / "runs" / video.stem)
-        with RunFolder(result.output_dir).reading() as rf:
-            stored = rf.load()
-        faces = score(stored.table, set(stored.extraction.frames[:, 0].astype(int).tolist()), truth_path)["faces"]
+        faces = evaluate(result.output_dir, truth_path, write=False)["faces"]
         print(f"| {label} | {faces['detection']['recall']:.3f} | {faces['clustering']['bcubed']['f']:.3f} | "
               f"{len(result.people)} / {faces['people']['true']} | {result.manifest['speed_x_realtime']}x |")
 

@@ -9,9 +9,9 @@ evidence.Fusion is the one fused face+clothing distance (also used by `similar` 
 base.group is the one flow; dense and scalable are interchangeable clustering backends.
 """
 
-from .base import LARGE_UNITS, Constraints, Grouping, GroupingOptions, backends, group
+from .base import LARGE_UNITS, Constraints, Grouping, GroupingOptions, backends, components, group
 from .evidence import Fusion
 from .units import Space, Units, build_units, cooccurring_pairs
 
 __all__ = ["Constraints", "Fusion", "Grouping", "GroupingOptions", "LARGE_UNITS", "Space", "Units", "backends",
-           "build_units", "cooccurring_pairs", "group"]
+           "build_units", "components", "cooccurring_pairs", "group"]

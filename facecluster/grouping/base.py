@@ -90,9 +90,10 @@ def choose_backend(name: str, n_units: int) -> ClusteringBackend:
     return table[name]()
 
 
-def _pool(units: Units, constraints: Constraints) -> tuple[Units, np.ndarray]:
-    """Units pooled by the user's must-links: (pooled units, pooled index of each original unit)."""
-    parent = np.arange(units.n)
+def components(n: int, groups) -> np.ndarray:
+    """Connected components of items 0..n-1 where each group (a list of items) joins its items: one root item
+    per item. The user's must-links (pooling, applying corrections, replaying edits) all go through here."""
+    parent = np.arange(n)
 
     def root(x):
         while parent[x] != x:
@@ -100,11 +101,15 @@ def _pool(units: Units, constraints: Constraints) -> tuple[Units, np.ndarray]:
             x = parent[x]
         return x
 
-    for group in constraints.must:
-        group = [int(u) for u in group if 0 <= int(u) < units.n]
+    for group in groups:
         for u in group[1:]:
             parent[root(u)] = root(group[0])
-    roots = np.array([root(u) for u in range(units.n)], np.int64)
+    return np.array([root(u) for u in range(n)], np.int64)
+
+
+def _pool(units: Units, constraints: Constraints) -> tuple[Units, np.ndarray]:
+    """Units pooled by the user's must-links: (pooled units, pooled index of each original unit)."""
+    roots = components(units.n, [[int(u) for u in group if 0 <= int(u) < units.n] for group in constraints.must])
     _, index = np.unique(roots, return_inverse=True)
     if len(index) and index.max() + 1 == units.n:
         return units, np.arange(units.n)

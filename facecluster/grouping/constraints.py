@@ -12,22 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Constraints
-
-
-def _components(n: int, groups: list[list[int]]) -> np.ndarray:
-    parent = np.arange(n)
-
-    def root(x):
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for g in groups:
-        for u in g[1:]:
-            parent[root(u)] = root(g[0])
-    return np.array([root(u) for u in range(n)], np.int64)
+from .base import Constraints, components
 
 
 def apply_constraints(unit_person: np.ndarray, sizes: np.ndarray, constraints: Constraints) -> np.ndarray:
@@ -35,7 +20,7 @@ def apply_constraints(unit_person: np.ndarray, sizes: np.ndarray, constraints: C
     n = len(labels)
     sizes = np.asarray(sizes, np.float64)
     groups = [[int(u) for u in g if 0 <= int(u) < n] for g in constraints.must]
-    comp = _components(n, [g for g in groups if len(g) > 1])
+    comp = components(n, [g for g in groups if len(g) > 1])
     next_label = int(labels.max(initial=-1)) + 1
     for root in np.unique(comp[[u for g in groups for u in g]]) if groups else []:
         members = np.flatnonzero(comp == root)

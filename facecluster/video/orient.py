@@ -13,7 +13,7 @@ with a warning.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 
 import numpy as np
@@ -30,8 +30,6 @@ class Orientation:
 
     @classmethod
     def of(cls, frame, stream=None) -> "Orientation":
-        from dataclasses import replace
-
         from av.sidedata.sidedata import Type
 
         aspect = pixel_aspect(stream) if stream is not None else None
